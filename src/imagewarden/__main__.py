@@ -1,0 +1,3 @@
+from imagewarden.cli.main import app
+
+app(prog_name="imagewarden")

@@ -1,0 +1,259 @@
+"""The ``imagewarden`` command: wiring only, no business rules."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from imagewarden import __version__
+from imagewarden.cli.settings import Settings, resolve_db, resolve_key_file
+from imagewarden.inventory.errors import InventoryError
+from imagewarden.server import Runtime, open_runtime
+
+app = typer.Typer(
+    help="imagewarden: container-image security inventory (TCSS API compatible)",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(
+    help="API keys (SecretId/SecretKey pairs), one account each", no_args_is_help=True
+)
+db_app = typer.Typer(help="database schema and vulnerability data", no_args_is_help=True)
+images_app = typer.Typer(help="image inventory maintenance", no_args_is_help=True)
+demo_app = typer.Typer(help="the demo inventory", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+app.add_typer(images_app, name="images")
+app.add_typer(demo_app, name="demo")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="sqlite:///PATH (default ./imagewarden.db) or postgresql://...; env IMAGEWARDEN_DB",
+    ),
+]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file", help="server key file encrypting API keys; env IMAGEWARDEN_KEY_FILE"
+    ),
+]
+AccountOpt = Annotated[str, typer.Option("--account", help="account name")]
+
+
+def _runtime(db: str | None, key_file: Path | None) -> Runtime:
+    url = resolve_db(db)
+    return open_runtime(url, resolve_key_file(key_file, url))
+
+
+def _fail(exc: Exception) -> None:
+    err_console.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    rate_limits: Annotated[
+        bool,
+        typer.Option(
+            "--rate-limits/--no-rate-limits", help="per-account action rate limits (20/s, as TCSS)"
+        ),
+    ] = True,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+) -> None:
+    """Serve the TCSS-compatible API on http://HOST:PORT/."""
+    import uvicorn
+
+    from imagewarden.cli import serve as serve_mod
+
+    url = resolve_db(db)
+    settings = Settings(
+        url, resolve_key_file(key_file, url), host, port, workers, rate_limits, log_level
+    )
+    _runtime(settings.db_url, settings.key_file)  # migrate once, create the server key if missing
+    os.environ[serve_mod.ENV_DB] = settings.db_url
+    os.environ[serve_mod.ENV_KEY] = str(settings.key_file.resolve())
+    os.environ[serve_mod.ENV_RATE] = "1" if settings.rate_limits else "0"
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    uvicorn.run(
+        "imagewarden.cli.serve:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    account: AccountOpt = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Create a key for ACCOUNT (created if new). The SecretKey is shown only now."""
+    try:
+        secret_id, secret_key, account_id = _runtime(db, key_file).service.create_key(account)
+    except InventoryError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "SecretId": secret_id,
+                    "SecretKey": secret_key,
+                    "Account": account,
+                    "AccountId": account_id,
+                }
+            )
+        )
+    else:
+        console.print(f"Account:   {account}\nSecretId:  {secret_id}\nSecretKey: {secret_key}")
+
+
+@keys_app.command("list")
+def keys_list(db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
+    """List keys (never their secrets)."""
+    table = Table("SecretId", "Account", "Enabled", "Created (UTC)")
+    for k in _runtime(db, key_file).service.list_keys():
+        table.add_row(
+            k.secret_id, k.account, "yes" if k.enabled else "no", k.created_at.isoformat()
+        )
+    console.print(table)
+
+
+@keys_app.command("disable")
+def keys_disable(secret_id: str, db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
+    """Disable a key: requests signed with it fail with AuthFailure.SecretIdNotFound."""
+    try:
+        _runtime(db, key_file).service.disable_key(secret_id)
+    except InventoryError as exc:
+        _fail(exc)
+    console.print(f"disabled {secret_id}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
+    """Create or migrate the schema (Alembic) to the latest revision."""
+    _runtime(db, key_file)
+    console.print("schema is up to date")
+
+
+def _images_account(rt: Runtime, account: str) -> int:
+    return rt.service.account_id(account)
+
+
+@images_app.command("trust")
+def images_trust(
+    images: list[str],
+    account: AccountOpt = "default",
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Mark images (by ID or repo:tag) as trusted (IsTrustImage)."""
+    rt = _runtime(db, key_file)
+    try:
+        n = rt.service.set_trust(_images_account(rt, account), images, True)
+    except InventoryError as exc:
+        _fail(exc)
+        return
+    console.print(f"trusted {n} image(s)")
+
+
+@images_app.command("untrust")
+def images_untrust(
+    images: list[str],
+    account: AccountOpt = "default",
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Remove images from the trust list."""
+    rt = _runtime(db, key_file)
+    try:
+        n = rt.service.set_trust(_images_account(rt, account), images, False)
+    except InventoryError as exc:
+        _fail(exc)
+        return
+    console.print(f"untrusted {n} image(s)")
+
+
+@images_app.command("prune")
+def images_prune(
+    account: Annotated[str | None, typer.Option("--account", help="only this account")] = None,
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Delete images that no host holds or runs any more (HostCnt 0)."""
+    rt = _runtime(db, key_file)
+    n = rt.service.prune_images(None if account is None else _images_account(rt, account))
+    console.print(f"pruned {n} image(s)")
+
+
+@demo_app.command("seed")
+def demo_seed(
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+    endpoint: Annotated[
+        str, typer.Option(help="endpoint printed in the tccli example")
+    ] = "http://127.0.0.1:8080",
+) -> None:
+    """Seed the labelled demo inventory (account 'demo') and print a key and a tccli command."""
+    from imagewarden.demo import DEMO_ACCOUNT, seed_demo
+
+    rt = _runtime(db, key_file)
+    seed_demo(rt.service)
+    demo_keys = [k for k in rt.service.list_keys() if k.account == DEMO_ACCOUNT and k.enabled]
+    if demo_keys:
+        cred = rt.service.credential(demo_keys[0].secret_id)
+        assert cred is not None
+        secret_id, secret_key = cred.secret_id, cred.secret_key
+    else:
+        secret_id, secret_key, _ = rt.service.create_key(DEMO_ACCOUNT)
+    console.print(
+        "[bold]Demo inventory[/bold] (account 'demo': 3 hosts demo-node-*, 8 images demo.imagewarden.local/*)\n"
+        f"SecretId:  {secret_id}\nSecretKey: {secret_key}\n\nTry it:\n"
+        f"  .venv/bin/tccli tcss DescribeAssetImageList --endpoint {endpoint} --region ap-guangzhou "
+        f"--secretId {secret_id} --secretKey {secret_key} --Limit 5",
+        soft_wrap=True,
+    )
+
+
+def _register_optional() -> None:
+    """Commands owned by the scanner and the vulnerability database."""
+    from imagewarden.cli import db_cmd, scan_cmd
+
+    scan_cmd.register(app)
+    db_cmd.register(db_app)
+
+
+try:
+    _register_optional()
+except ImportError:  # pragma: no cover - while those modules are being written
+    pass

@@ -1,0 +1,18 @@
+"""The ASGI factory uvicorn workers import (settings travel through the environment)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from imagewarden.api.app import ApiApp
+from imagewarden.server import build_app, open_runtime
+
+ENV_DB = "IMAGEWARDEN_DB"
+ENV_KEY = "IMAGEWARDEN_KEY_FILE"
+ENV_RATE = "IMAGEWARDEN_RATE_LIMITS"
+
+
+def create_app() -> ApiApp:
+    rt = open_runtime(os.environ[ENV_DB], Path(os.environ[ENV_KEY]), migrate=False)
+    return build_app(rt.service, rate_limits=os.environ.get(ENV_RATE, "1") == "1")

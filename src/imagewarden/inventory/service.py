@@ -1,0 +1,263 @@
+"""Inventory use-cases: one method per use-case, typed in and out, no HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from imagewarden.inventory.errors import InvalidInputError, NotFoundError, StoreUnavailableError
+from imagewarden.inventory.keys import KeyCipher, new_secret_id, new_secret_key
+from imagewarden.inventory.models import (
+    HostSnapshot,
+    ImageQuery,
+    ImageRow,
+    ReportOutcome,
+    ScanOutcome,
+    ScanStatus,
+    normalise_image_id,
+)
+from imagewarden.store import hosts as host_store
+from imagewarden.store import images as image_store
+from imagewarden.store import keys as key_store
+from imagewarden.store.tables import Image, ImageComponent, ImageName, ImageVulnerability
+
+__all__ = ["Credential", "InventoryService", "KeyInfo", "utcnow"]
+
+
+def utcnow() -> datetime:
+    """Naive UTC now (the store keeps naive UTC)."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A resolved, decrypted API key (kept only in memory)."""
+
+    secret_id: str
+    secret_key: str
+    account_id: int
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    secret_id: str
+    account: str
+    enabled: bool
+    created_at: datetime
+
+
+class InventoryService:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        cipher: KeyCipher,
+        *,
+        key_cache_ttl: float = 0.5,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._cipher = cipher
+        self._ttl = key_cache_ttl
+        self._clock = clock
+        self._key_cache: dict[str, tuple[float, Credential | None]] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
+                raise StoreUnavailableError(str(exc.orig) if exc.orig else str(exc)) from exc
+            raise
+
+    # --- keys ---------------------------------------------------------------------------------
+    def credential(self, secret_id: str) -> Credential | None:
+        """The key for a SecretId, cached for well under a second (a disabled key stops at once)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._key_cache.get(secret_id)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        with self._tx() as s:
+            row = key_store.get_key(s, secret_id)
+        cred = None
+        if row is not None:
+            plain = self._cipher.decrypt(row.secret_key_enc)
+            if plain is not None:
+                cred = Credential(row.secret_id, plain, row.account_id, row.enabled)
+        with self._lock:
+            if len(self._key_cache) > 10_000:
+                self._key_cache.clear()
+            self._key_cache[secret_id] = (now, cred)
+        return cred
+
+    def create_key(self, account: str) -> tuple[str, str, int]:
+        if not account.strip():
+            raise InvalidInputError("account", "the account name must not be empty")
+        secret_id, secret_key = new_secret_id(), new_secret_key()
+        with self._tx() as s:
+            account_id = key_store.ensure_account(s, account.strip(), self._clock())
+            key_store.insert_key(
+                s, account_id, secret_id, self._cipher.encrypt(secret_key), self._clock()
+            )
+        return secret_id, secret_key, account_id
+
+    def list_keys(self) -> list[KeyInfo]:
+        with self._tx() as s:
+            return [
+                KeyInfo(k.secret_id, k.account_name, k.enabled, k.created_at)
+                for k in key_store.list_keys(s)
+            ]
+
+    def disable_key(self, secret_id: str) -> None:
+        with self._tx() as s:
+            if not key_store.disable_key(s, secret_id, self._clock()):
+                raise NotFoundError(f"no key {secret_id}")
+        with self._lock:
+            self._key_cache.pop(secret_id, None)
+
+    def account_id(self, name: str) -> int:
+        with self._tx() as s:
+            return key_store.ensure_account(s, name, self._clock())
+
+    # --- images -------------------------------------------------------------------------------
+    def list_images(self, account_id: int, query: ImageQuery) -> tuple[list[ImageRow], int]:
+        with self._tx() as s:
+            rows = image_store.list_images(s, account_id, query)
+            if query.offset == 0 and len(rows) < query.limit:
+                total = len(rows)  # the whole filtered set is on this page
+            else:
+                total = image_store.count_images(s, account_id, query)
+        return rows, total
+
+    def report_host(self, account_id: int, snapshot: HostSnapshot) -> ReportOutcome:
+        with self._tx() as s:
+            return host_store.apply_snapshot(s, account_id, snapshot, self._clock())
+
+    def _resolve(self, s: Session, account_id: int, refs: Sequence[str]) -> list[int]:
+        pks: list[int] = []
+        for ref in refs:
+            cond = [ImageName.name == ref]
+            try:
+                cond.append(Image.image_id == normalise_image_id(ref))
+            except InvalidInputError:
+                pass
+            found = s.scalars(
+                select(Image.id)
+                .outerjoin(ImageName, ImageName.image_pk == Image.id)
+                .where(Image.account_id == account_id, or_(*cond))
+                .distinct()
+            ).all()
+            if not found:
+                raise NotFoundError(f"no image `{ref}` in this account")
+            pks.extend(int(p) for p in found)
+        return sorted(set(pks))
+
+    def set_trust(self, account_id: int, refs: Sequence[str], trusted: bool) -> int:
+        with self._tx() as s:
+            pks = self._resolve(s, account_id, refs)
+            s.execute(update(Image).where(Image.id.in_(pks)).values(is_trusted=trusted))
+            return len(pks)
+
+    def prune_images(self, account_id: int | None = None) -> int:
+        with self._tx() as s:
+            return host_store.prune_orphan_images(s, account_id)
+
+    # --- scan results -------------------------------------------------------------------------
+    def set_scanning(self, account_id: int, image_id: str) -> None:
+        with self._tx() as s:
+            s.execute(
+                update(Image)
+                .where(Image.account_id == account_id, Image.image_id == image_id)
+                .values(scan_status=ScanStatus.SCANNING.value)
+            )
+
+    def record_scan(self, account_id: int, outcome: ScanOutcome) -> None:
+        """Store one image's scan result, replacing the previous one, in one transaction."""
+        with self._tx() as s:
+            pk = s.scalar(
+                select(Image.id).where(
+                    Image.account_id == account_id, Image.image_id == outcome.image_id
+                )
+            )
+            if pk is None:
+                raise NotFoundError(f"no image {outcome.image_id} in this account")
+            s.execute(delete(ImageComponent).where(ImageComponent.image_pk == pk))
+            s.execute(delete(ImageVulnerability).where(ImageVulnerability.image_pk == pk))
+            failed = outcome.status is ScanStatus.SCAN_ERR
+            sev = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0}
+            if not failed:
+                for v in outcome.vulnerabilities:
+                    if v.severity in sev:
+                        sev[v.severity] += 1
+                if outcome.components:
+                    s.execute(
+                        insert(ImageComponent),
+                        [
+                            {
+                                "image_pk": pk,
+                                "name": c.name,
+                                "version": c.version,
+                                "type": c.type,
+                                "path": c.path,
+                                "purl": c.purl,
+                                "source_name": c.source_name,
+                                "source_version": c.source_version,
+                                "layer": c.layer,
+                            }
+                            for c in outcome.components
+                        ],
+                    )
+                if outcome.vulnerabilities:
+                    s.execute(
+                        insert(ImageVulnerability),
+                        [
+                            {
+                                "image_pk": pk,
+                                "advisory_id": v.advisory_id,
+                                "cve_id": v.cve_id,
+                                "component": v.component,
+                                "version": v.version,
+                                "component_type": v.component_type,
+                                "severity": v.severity,
+                                "cvss_score": v.cvss_score,
+                                "cvss_vector": v.cvss_vector,
+                                "fixed_versions": list(v.fixed_versions),
+                                "summary": v.summary,
+                                "detail": dict(v.detail),
+                            }
+                            for v in outcome.vulnerabilities
+                        ],
+                    )
+            values: dict[str, object] = {
+                "scan_status": outcome.status.value,
+                "scan_time": outcome.scan_time,
+                "scan_error": outcome.error,
+                "scan_vul_error": outcome.vul_error,
+                "scan_virus_error": outcome.virus_error,
+                "scan_risk_error": outcome.risk_error,
+                "component_cnt": 0 if failed else len(outcome.components),
+                "vul_cnt": 0 if failed or outcome.vul_error else len(outcome.vulnerabilities),
+                "critical_cnt": 0 if failed else sev["CRITICAL"],
+                "high_cnt": 0 if failed else sev["HIGH"],
+                "medium_cnt": 0 if failed else sev["MEDIUM"],
+                "low_cnt": 0 if failed else sev["LOW"],
+                "virus_cnt": 0 if failed else outcome.virus_cnt,
+                "risk_cnt": 0 if failed else outcome.risk_cnt,
+                "recommended_fix": (not failed)
+                and any(v.fixed_versions for v in outcome.vulnerabilities),
+            }
+            if outcome.os_name:
+                values["os_name"] = outcome.os_name
+            s.execute(update(Image).where(Image.id == pk).values(**values))

@@ -1,0 +1,213 @@
+"""Core inventory tables: accounts, keys, hosts, images, names, containers and scan results.
+
+Times are stored as naive UTC datetimes (both dialects agree on that), booleans as
+booleans, lists as JSON.  Per-image aggregates that DescribeAssetImageList sorts and
+filters on (HostCnt, SuperNodeCnt, ContainerCnt, scan counts) are columns of ``images``,
+maintained by the writers in this package, so listing never aggregates at read time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from imagewarden.store.base import Base
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Container",
+    "Host",
+    "HostImage",
+    "Image",
+    "ImageComponent",
+    "ImageName",
+    "ImageVulnerability",
+]
+
+BigIntPk = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    secret_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    #: the SecretKey encrypted with the server key (Fernet); a database dump alone is useless
+    secret_key_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Host(Base):
+    __tablename__ = "hosts"
+    __table_args__ = (UniqueConstraint("account_id", "host_id", name="uq_hosts_account_host"),)
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    host_id: Mapped[str] = mapped_column(String(128))
+    host_name: Mapped[str] = mapped_column(String(255), default="")
+    ips: Mapped[list[str]] = mapped_column(JSON, default=list)
+    is_super_node: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_report_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("account_id", "image_id", name="uq_images_account_image"),
+        Index("ix_images_account_create", "account_id", "create_time", "image_id"),
+        Index("ix_images_account_name", "account_id", "image_name", "image_id"),
+        Index("ix_images_account_status", "account_id", "scan_status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    image_id: Mapped[str] = mapped_column(String(80))
+    #: the primary repo:tag (the name most hosts report; ties broken alphabetically)
+    image_name: Mapped[str] = mapped_column(String(512), default="")
+    #: every current name, lowercased and newline-joined, for substring search
+    names_search: Mapped[str] = mapped_column(Text, default="")
+    repo_digests: Mapped[list[str]] = mapped_column(JSON, default=list)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    create_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    os_name: Mapped[str] = mapped_column(String(128), default="")
+    architecture: Mapped[str] = mapped_column(String(64), default="")
+    first_seen: Mapped[datetime] = mapped_column(DateTime)
+
+    host_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    super_node_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    container_cnt: Mapped[int] = mapped_column(Integer, default=0)
+
+    is_trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_authorized: Mapped[int] = mapped_column(Integer, default=1)
+
+    scan_status: Mapped[str] = mapped_column(String(16), default="NOT_SCAN")
+    scan_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    agent_error: Mapped[str] = mapped_column(Text, default="")
+    scan_error: Mapped[str] = mapped_column(Text, default="")
+    scan_vul_error: Mapped[str] = mapped_column(Text, default="")
+    scan_virus_error: Mapped[str] = mapped_column(Text, default="")
+    scan_risk_error: Mapped[str] = mapped_column(Text, default="")
+    vul_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    virus_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    risk_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    component_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    critical_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    high_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    medium_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    low_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    is_suggest: Mapped[int] = mapped_column(Integer, default=0)
+    is_latest_image: Mapped[bool] = mapped_column(Boolean, default=False)
+    recommended_fix: Mapped[bool] = mapped_column(Boolean, default=False)
+    solution: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ImageName(Base):
+    """Every repo:tag an image currently carries on some host (for ExactMatch on ImageName)."""
+
+    __tablename__ = "image_names"
+    __table_args__ = (Index("ix_image_names_account_name", "account_id", "name"),)
+
+    image_pk: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class HostImage(Base):
+    __tablename__ = "host_images"
+    __table_args__ = (Index("ix_host_images_image", "image_pk"),)
+
+    host_pk: Mapped[int] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True
+    )
+    image_pk: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: the tags this host has for the image
+    repo_tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Container(Base):
+    __tablename__ = "containers"
+    __table_args__ = (
+        UniqueConstraint("host_pk", "container_id", name="uq_containers_host_container"),
+        Index("ix_containers_image", "image_pk"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    host_pk: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    container_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[str] = mapped_column(String(32), default="")
+
+
+class ImageComponent(Base):
+    """The component list of an image's latest scan."""
+
+    __tablename__ = "image_components"
+    __table_args__ = (Index("ix_image_components_image", "image_pk"),)
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(512))
+    version: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(Text, default="")
+    purl: Mapped[str] = mapped_column(Text, default="")
+    source_name: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    source_version: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    layer: Mapped[str | None] = mapped_column(String(80), nullable=True)
+
+
+class ImageVulnerability(Base):
+    """The vulnerability findings of an image's latest scan."""
+
+    __tablename__ = "image_vulnerabilities"
+    __table_args__ = (Index("ix_image_vulnerabilities_image", "image_pk"),)
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    advisory_id: Mapped[str] = mapped_column(String(128))
+    cve_id: Mapped[str] = mapped_column(String(128))
+    component: Mapped[str] = mapped_column(String(512))
+    version: Mapped[str] = mapped_column(String(255))
+    component_type: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    cvss_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cvss_vector: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    fixed_versions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
