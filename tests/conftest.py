@@ -26,9 +26,8 @@ def _pg_admin_url() -> str | None:
     return os.environ.get(PG_ENV) or None
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+def fresh_pg_database(label: str) -> Iterator[str]:
+    """Create a uniquely named PostgreSQL database, yield its URL, drop it afterwards."""
     admin = _pg_admin_url()
     if admin is None:
         if os.environ.get("IMAGEWARDEN_REQUIRE_PG"):
@@ -37,7 +36,7 @@ def pg_database() -> Iterator[str]:
     import psycopg
 
     base = make_url(admin)
-    name = f"iw_test_{uuid.uuid4().hex[:10]}"
+    name = f"iw_{label}_{uuid.uuid4().hex[:10]}"
     conninfo = base.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -46,6 +45,12 @@ def pg_database() -> Iterator[str]:
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    yield from fresh_pg_database("test")
 
 
 @pytest.fixture(scope="session")
