@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,8 @@ from imagewarden.store import keys as key_store
 from imagewarden.store.tables import Image, ImageComponent, ImageName, ImageVulnerability
 
 __all__ = ["Credential", "InventoryService", "KeyInfo", "utcnow"]
+
+log = logging.getLogger("imagewarden.inventory")
 
 
 def utcnow() -> datetime:
@@ -94,7 +97,9 @@ class InventoryService:
         cred = None
         if row is not None:
             plain = self._cipher.decrypt(row.secret_key_enc)
-            if plain is not None:
+            if plain is None:
+                log.warning("key %s cannot be decrypted: wrong server key file?", secret_id)
+            else:
                 cred = Credential(row.secret_id, plain, row.account_id, row.enabled)
         with self._lock:
             if len(self._key_cache) > 10_000:
