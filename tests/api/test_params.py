@@ -106,3 +106,11 @@ def test_error_translation() -> None:
         decode_json(b'{"Filters": [{"Name": "x", "Values": [1]}]}', M)
     assert info.value.code == "InvalidParameter" and "Filters.0.Values.0" in info.value.en
     assert decode_json(b"", M) == M()
+
+
+def test_deep_nesting_is_refused_not_crashed() -> None:
+    assert code(lambda: unflatten([("A." * 5000 + "B", "x")])) == "InvalidParameter"
+    assert (
+        code(lambda: decode_json(b"[" * 100_000 + b"]" * 100_000, DescribeAssetImageListRequest))
+        == "InvalidParameter.ParsingError"
+    )

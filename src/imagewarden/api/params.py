@@ -37,6 +37,9 @@ COMMON_V1_PARAMS = frozenset(
     }
 )
 
+#: no request model nests deeper than this; deeper flattened names are rejected up front
+MAX_DEPTH = 12
+
 _PATH_RE = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _FIELD_RE = re.compile(r"field `(?P<name>[^`]+)`")
 _VALUE_CONSTRAINT_RE = re.compile(
@@ -73,6 +76,8 @@ def decode_json(body: bytes, model: type[T]) -> T:
             data = msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
             raise ApiError.parsing_error(str(exc)) from None
+        except RecursionError:
+            raise ApiError.parsing_error("the JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError.parsing_error("the body must be a JSON object")
     try:
@@ -90,6 +95,8 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for key, value in pairs:
         parts = key.split(".")
+        if len(parts) > MAX_DEPTH:
+            raise ApiError.invalid_parameter(key[:64], f"nested more than {MAX_DEPTH} levels")
         if any(p == "" for p in parts):
             raise ApiError.invalid_parameter(key, "malformed parameter name")
         node: dict[str, Any] = root
