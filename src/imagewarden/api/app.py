@@ -139,8 +139,8 @@ class ApiApp:
             await self._send(send, 200, _envelope_error(err, lang, request_id), request_id)
             return
         except _TooLarge as big:
-            err = ApiError.request_size_limit(big.limit)
-            await self._send(send, 200, _envelope_error(err, lang, request_id), request_id)
+            too_large = ApiError.request_size_limit(big.limit)
+            await self._send(send, 200, _envelope_error(too_large, lang, request_id), request_id)
             return
         raw = _Raw(method, headers, query, body)
         payload = await anyio.to_thread.run_sync(self.handle, raw, request_id)

@@ -32,10 +32,14 @@ _UNSIGNED_HASH = hashlib.sha256(UNSIGNED_PAYLOAD.encode()).hexdigest()
 
 
 class Credential(Protocol):
-    secret_id: str
-    secret_key: str
-    account_id: int
-    enabled: bool
+    @property
+    def secret_id(self) -> str: ...
+    @property
+    def secret_key(self) -> str: ...
+    @property
+    def account_id(self) -> int: ...
+    @property
+    def enabled(self) -> bool: ...
 
 
 class CredentialLookup(Protocol):

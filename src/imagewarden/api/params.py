@@ -113,7 +113,8 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                         key, "a value and a nested parameter share a name"
                     )
                 node = child
-    return _listify(root, "")
+    out: dict[str, Any] = _listify(root, "")
+    return out
 
 
 def _listify(node: dict[str, Any], prefix: str) -> Any:

@@ -37,7 +37,7 @@ def _insert_ignore(session: Session, table: type, rows: list[dict[str, object]])
         return
     dialect = session.get_bind().dialect.name
     mod = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(table).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    stmt = mod.insert(table).on_conflict_do_nothing()
     session.execute(stmt, rows)
 
 
