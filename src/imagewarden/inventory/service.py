@@ -180,12 +180,43 @@ class InventoryService:
             return host_store.prune_orphan_images(s, account_id)
 
     # --- scan results -------------------------------------------------------------------------
-    def set_scanning(self, account_id: int, image_id: str) -> None:
+    def mark_scanning(self, account_id: int, image_id: str) -> str | None:
+        """Set SCANNING; returns the status it had (``None`` if the image is unknown)."""
+        with self._tx() as s:
+            prev = s.scalar(
+                select(Image.scan_status).where(
+                    Image.account_id == account_id, Image.image_id == image_id
+                )
+            )
+            if prev is not None:
+                s.execute(
+                    update(Image)
+                    .where(Image.account_id == account_id, Image.image_id == image_id)
+                    .values(scan_status=ScanStatus.SCANNING.value)
+                )
+            return prev
+
+    def restore_status(self, account_id: int, image_id: str, status: str) -> None:
+        """Undo ``mark_scanning`` (a cancelled scan) or mark a crashed one SCAN_ERR."""
+        values: dict[str, object] = {"scan_status": ScanStatus(status).value}
+        if status == ScanStatus.SCAN_ERR.value:
+            values.update(
+                scan_error="the scanner failed unexpectedly",
+                vul_cnt=0,
+                virus_cnt=0,
+                risk_cnt=0,
+                component_cnt=0,
+                critical_cnt=0,
+                high_cnt=0,
+                medium_cnt=0,
+                low_cnt=0,
+                scan_time=self._clock(),
+            )
         with self._tx() as s:
             s.execute(
                 update(Image)
                 .where(Image.account_id == account_id, Image.image_id == image_id)
-                .values(scan_status=ScanStatus.SCANNING.value)
+                .values(**values)
             )
 
     def record_scan(self, account_id: int, outcome: ScanOutcome) -> None:
