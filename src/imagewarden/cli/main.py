@@ -141,7 +141,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
     """List keys (never their secrets)."""
-    table = Table("SecretId", "Account", "Enabled", "Created (UTC)")
+    table = Table("Account", "Enabled", "Created (UTC)")
+    table.add_column("SecretId", overflow="fold", min_width=36)
     for k in _runtime(db, key_file).service.list_keys():
         table.add_row(
             k.secret_id, k.account, "yes" if k.enabled else "no", k.created_at.isoformat()
