@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from imagewarden.api.actions import all_actions
 from imagewarden.api.app import ApiApp, ApiSettings
 from imagewarden.api.registry import ActionRegistry
+from imagewarden.console import console_routes
 from imagewarden.inventory.keys import KeyCipher
 from imagewarden.inventory.service import InventoryService
 from imagewarden.store.engine import make_engine, make_sessionmaker
@@ -37,4 +38,5 @@ def build_app(service: InventoryService, *, rate_limits: bool = True) -> ApiApp:
         ActionRegistry(all_actions(service)),
         service,
         ApiSettings(rate_limits=rate_limits),
+        extra_routes=console_routes(),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,9 @@ def call(
                 method, "/" + (f"?{query}" if query else ""), content=body, headers=headers or {}
             )
 
-    return asyncio.run(go())
+    # a fresh thread: other tests in this process (Playwright) may leave an event loop running
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result()
 
 
 def signed(body: bytes = b"{}", action: str = "Echo", **kw: Any) -> dict[str, str]:

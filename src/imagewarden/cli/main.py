@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from imagewarden import __version__
+from imagewarden.cli import agent_cmd, db_cmd, scan_cmd
 from imagewarden.cli.settings import Settings, resolve_db, resolve_key_file
 from imagewarden.inventory.errors import InventoryError
 from imagewarden.server import Runtime, open_runtime
@@ -140,10 +141,16 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
-    """List keys (never their secrets)."""
-    table = Table("Account", "Enabled", "Created (UTC)")
-    table.add_column("SecretId", overflow="fold", min_width=36)
-    for k in _runtime(db, key_file).service.list_keys():
+    """List keys (never their secrets): a table on a terminal, tab-separated lines otherwise."""
+    keys = _runtime(db, key_file).service.list_keys()
+    if not console.is_terminal:
+        for k in keys:
+            typer.echo(
+                f"{k.secret_id}\t{k.account}\t{'enabled' if k.enabled else 'disabled'}\t{k.created_at.isoformat()}Z"
+            )
+        return
+    table = Table("SecretId", "Account", "Enabled", "Created (UTC)")
+    for k in keys:
         table.add_row(
             k.secret_id, k.account, "yes" if k.enabled else "no", k.created_at.isoformat()
         )
@@ -205,6 +212,116 @@ def images_untrust(
     console.print(f"untrusted {n} image(s)")
 
 
+@images_app.command("scan")
+def images_scan(
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="oci:DIR, oci-archive:FILE, docker-archive:FILE or registry:HOST/REPO:TAG"
+        ),
+    ],
+    account: AccountOpt = "default",
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+    vulndb: Annotated[
+        str | None,
+        typer.Option("--vulndb", help="database holding the imported advisories (default: --db)"),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="per-layer analysis cache")
+    ] = None,
+) -> None:
+    """Scan images and store the results in ACCOUNT's inventory (what DescribeAssetImageList shows).
+
+    Each image is added to the inventory if no host reported it yet (HostCnt 0), with the
+    source recorded so it can be scanned again. Exit 1 if any image could not be scanned.
+    """
+    from imagewarden.inventory.models import ImageReport, parse_time
+    from imagewarden.inventory.service import utcnow
+    from imagewarden.jobs.models import JobState, ScanRequest
+    from imagewarden.jobs.scanning import ScannerConfig, make_scan_fn
+    from imagewarden.jobs.worker import InventoryHooks, Worker
+    from imagewarden.scan.cache import DirLayerCache
+    from imagewarden.scan.errors import ScanError
+    from imagewarden.scan.source import open_source
+    from imagewarden.store.engine import make_sessionmaker
+    from imagewarden.store.jobs import SqlJobQueue
+    from imagewarden.vulndb import detector_for
+
+    rt = _runtime(db, key_file)
+    svc = rt.service
+    acct = svc.account_id(account)
+    queue = SqlJobQueue(make_sessionmaker(rt.engine), utcnow)
+    jobs: dict[int, str] = {}
+    failed = 0
+    for ref in sources:
+        try:
+            src = open_source(ref)
+            try:
+                manifest, config = src.manifest(), src.config()
+                size = sum(layer.size for layer in src.layers())
+            finally:
+                src.close()
+            created = parse_time(config.created, "created") if config.created else None
+        except (ScanError, InventoryError) as exc:
+            err_console.print(f"[red]{ref}: {exc}[/red]")
+            failed += 1
+            continue
+        report = ImageReport(
+            image_id=config.digest,
+            repo_tags=manifest.repo_tags,
+            repo_digests=manifest.repo_digests,
+            size=size,
+            create_time=created,
+            architecture=config.architecture,
+        )
+        svc.register_image(acct, report, ref)
+        (job_id,) = queue.enqueue([ScanRequest(acct, config.digest, ref)])
+        jobs[job_id] = config.digest
+    scan_fn = make_scan_fn(
+        ScannerConfig(
+            detectors=(
+                detector_for(vulndb or rt.engine.url.render_as_string(hide_password=False)),
+            ),
+            cache=DirLayerCache(cache_dir) if cache_dir else None,
+        ),
+        utcnow,
+    )
+    worker = Worker(
+        queue,
+        scan_fn,
+        InventoryHooks(svc.mark_scanning, svc.restore_status, svc.record_scan),
+        name=f"cli-{os.getpid()}",
+    )
+    while any(not queue.state(j)[0].finished for j in jobs) and worker.run_once():
+        pass
+    table = Table("Image", "Status", "OS", "Components", "Vulnerabilities (C/H/M/L)", "Error")
+    from imagewarden.inventory.filters import build_image_query
+
+    for job_id, image_id in jobs.items():
+        state, error = queue.state(job_id)
+        rows, _ = svc.list_images(
+            acct,
+            build_image_query(
+                [("ImageID", [image_id], True)], by=None, order=None, limit=1, offset=0
+            ),
+        )
+        r = rows[0]
+        if state is not JobState.DONE:
+            failed += 1
+        table.add_row(
+            f"{r.image_name}\n{image_id[:19]}",
+            r.scan_status,
+            r.os_name,
+            str(r.component_cnt),
+            f"{r.vul_cnt} ({r.critical_level_vul_cnt}/{r.high_level_vul_cnt}/{r.medium_level_vul_cnt}/{r.low_level_vul_cnt})",
+            r.scan_error or r.scan_vul_error or error,
+        )
+    console.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
 @images_app.command("prune")
 def images_prune(
     account: Annotated[str | None, typer.Option("--account", help="only this account")] = None,
@@ -246,15 +363,6 @@ def demo_seed(
     )
 
 
-def _register_optional() -> None:
-    """Commands owned by the scanner and the vulnerability database."""
-    from imagewarden.cli import db_cmd, scan_cmd
-
-    scan_cmd.register(app)
-    db_cmd.register(db_app)
-
-
-try:
-    _register_optional()
-except ImportError:  # pragma: no cover - while those modules are being written
-    pass
+scan_cmd.register(app)
+db_cmd.register(db_app)
+agent_cmd.register(app)

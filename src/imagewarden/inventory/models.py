@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 
 from imagewarden.inventory.errors import InvalidInputError
@@ -23,6 +23,7 @@ __all__ = [
     "SecurityRisk",
     "SortField",
     "normalise_image_id",
+    "parse_time",
 ]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -124,6 +125,24 @@ class ImageRow:
     recommended_fix: bool
     solution: str
     reason: str
+
+
+def parse_time(value: str | None, parameter: str) -> datetime | None:
+    """RFC 3339 / ISO 8601 (``Z`` or an offset; naive = UTC; nanoseconds allowed) → naive UTC."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if "." in text:  # Docker and OCI configs carry nanoseconds; Python takes microseconds
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(parameter, f"`{value}` is not an RFC 3339 time") from None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt.replace(microsecond=0)
 
 
 def normalise_image_id(value: str, parameter: str = "ImageID") -> str:

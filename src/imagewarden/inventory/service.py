@@ -19,6 +19,7 @@ from imagewarden.inventory.keys import KeyCipher, new_secret_id, new_secret_key
 from imagewarden.inventory.models import (
     HostSnapshot,
     ImageQuery,
+    ImageReport,
     ImageRow,
     ReportOutcome,
     ScanOutcome,
@@ -28,6 +29,7 @@ from imagewarden.inventory.models import (
 from imagewarden.store import hosts as host_store
 from imagewarden.store import images as image_store
 from imagewarden.store import keys as key_store
+from imagewarden.store import scanned as scanned_store
 from imagewarden.store.tables import Image, ImageComponent, ImageName, ImageVulnerability
 
 __all__ = ["Credential", "InventoryService", "KeyInfo", "utcnow"]
@@ -178,6 +180,55 @@ class InventoryService:
     def prune_images(self, account_id: int | None = None) -> int:
         with self._tx() as s:
             return host_store.prune_orphan_images(s, account_id)
+
+    def register_image(self, account_id: int, report: ImageReport, source_ref: str) -> None:
+        """Add (or update) an image known from its bytes rather than from a host.
+
+        It is listed with HostCnt 0 until a host reports it; its names are the source's tags
+        unless hosts already report names for it.
+        """
+        snap_time = self._clock()
+        with self._tx() as s:
+            pk = scanned_store.ensure_image(s, account_id, report.image_id, snap_time)
+            values: dict[str, object] = {"source_ref": source_ref}
+            if report.size:
+                values["size"] = report.size
+            if report.create_time is not None:
+                values["create_time"] = report.create_time
+            if report.repo_digests:
+                values["repo_digests"] = sorted(set(report.repo_digests))
+            if report.architecture:
+                values["architecture"] = report.architecture
+            s.execute(update(Image).where(Image.id == pk).values(**values))
+            has_names = s.scalar(select(ImageName.name).where(ImageName.image_pk == pk).limit(1))
+            tags = sorted({t for t in report.repo_tags if t})
+            if has_names is None and tags:
+                s.execute(
+                    update(Image)
+                    .where(Image.id == pk)
+                    .values(image_name=tags[0], names_search="\n".join(t.lower() for t in tags))
+                )
+                s.execute(
+                    insert(ImageName),
+                    [{"image_pk": pk, "name": t, "account_id": account_id} for t in tags],
+                )
+            elif has_names is None:
+                s.execute(
+                    update(Image)
+                    .where(Image.id == pk, Image.image_name == "")
+                    .values(image_name="<none>:<none>")
+                )
+
+    def source_of(self, account_id: int, image_id: str) -> str:
+        with self._tx() as s:
+            ref = s.scalar(
+                select(Image.source_ref).where(
+                    Image.account_id == account_id, Image.image_id == image_id
+                )
+            )
+        if ref is None:
+            raise NotFoundError(f"no image {image_id} in this account")
+        return ref
 
     # --- scan results -------------------------------------------------------------------------
     def mark_scanning(self, account_id: int, image_id: str) -> str | None:

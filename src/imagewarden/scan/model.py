@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NewType
 
+from imagewarden.scan.detect.base import DetectorOutcome
+
 Digest = NewType("Digest", str)  # "sha256:<hex>"
 
 #: bumped whenever the shape of LayerFacts changes; part of every layer-cache key
@@ -77,8 +79,19 @@ class LayerFacts:
     os: OsInfo | None = None
     components: tuple[Component, ...] = ()
     unknowns: tuple[Unknown, ...] = ()
-    #: paths of files this layer provides that other stages care about (e.g. os-release)
+    #: paths of files this layer provides that other stages care about (e.g. os-release).
+    #: The walker fills it with every file it handed to an analyzer: when a later layer lists
+    #: the same path, every fact derived from the earlier file is dropped (the file was rewritten).
     facts_paths: tuple[str, ...] = field(default=())
+    #: paths this layer deletes from lower layers (``.wh.NAME`` entries), sorted
+    whiteouts: tuple[str, ...] = ()
+    #: directories whose lower-layer contents this layer hides (``.wh..wh..opq``), sorted
+    opaque_dirs: tuple[str, ...] = ()
+    #: symbolic links this layer creates: (path, target as stored), sorted by path
+    symlinks: tuple[tuple[str, str], ...] = ()
+    #: every release file of this layer that identified an OS (``os`` is the best of them),
+    #: so ``apply`` can fall back when a later layer deletes the best one; sorted by path
+    os_files: tuple[OsInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,3 +108,48 @@ class ImageContents:
     components: tuple[Component, ...]
     unknowns: tuple[Unknown, ...] = ()
     config: object | None = None
+    #: symbolic links of the merged root filesystem: (path, target as stored), sorted by path
+    symlinks: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """One layer of a scanned image, as the report shows it."""
+
+    digest: Digest
+    diff_id: Digest
+    media_type: str
+    size: int
+    #: facts came from the layer cache (the layer was not read)
+    cached: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """The outcome of scanning one image: facts, and each detector category's findings or error.
+
+    Built by ``imagewarden.scan.pipeline.scan_image``.  ``outcomes`` holds one
+    ``DetectorOutcome`` per detector, sorted by category; a failed category carries its
+    ``error`` and never spoils the others.
+    """
+
+    image_id: Digest
+    repo_tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]
+    manifest_digest: Digest | None
+    os: OsInfo | None
+    components: tuple[Component, ...]
+    unknowns: tuple[Unknown, ...]
+    outcomes: tuple[DetectorOutcome, ...]
+    #: sum of the layers' stored (compressed) sizes, bytes
+    size: int
+    created: str | None
+    architecture: str
+    layer_count: int
+    layers: tuple[LayerSummary, ...] = ()
+    #: (stage, seconds) in the order the stages ran: "resolve", "layers", "apply", "detect:<cat>"
+    timings: tuple[tuple[str, float], ...] = ()
+    #: the source reference the scan was asked for ("oci:/path:tag", "registry:...")
+    source: str = ""
+    os_name_config: str = ""  # the config's "os" (normally "linux")

@@ -1,10 +1,19 @@
 """Applying a host's full snapshot (ReportHostAssets) and keeping per-image aggregates true.
 
 One transaction per snapshot: the host row, its image links (with the tags it has for each
-image) and its containers are replaced by what it reports; then HostCnt, SuperNodeCnt,
-ContainerCnt and the names of every image the host held before or holds now are recomputed.
+image) and its containers are replaced by what it reports; HostCnt, SuperNodeCnt,
+ContainerCnt and the names of every image the host held before or holds now follow.
 Affected image rows are locked in primary-key order first, so concurrent reports of hosts
 sharing images serialise on those rows instead of overwriting each other's counts.
+
+Only differences are written (a replayed snapshot writes the host's ``last_report_at`` and
+nothing else), and the aggregates move by this host's contribution, which is exact under
+the lock: HostCnt/SuperNodeCnt by whether the host held the image before and holds it now,
+ContainerCnt by its running containers of the image.  Names are recomputed from every
+holder's tags (``recompute_images``) unless this report provably leaves them unchanged:
+the host's counted tags for the image are the same as before, or it newly holds an image
+that other hosts hold, with tags that are all known names of it and include its primary
+name (the primary only gains votes, nothing overtakes it).
 """
 
 from __future__ import annotations
@@ -12,8 +21,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select, union, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    union,
+    update,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -26,8 +49,14 @@ RUNNING = "running"
 NO_NAME = "<none>:<none>"
 _CHUNK = 500
 
+_I = Image.__table__.c
+_HI = HostImage.__table__.c
+_C = Container.__table__.c
 
-def _chunks(seq: Sequence[int], n: int = _CHUNK) -> Iterable[Sequence[int]]:
+_FACTS = ("size", "create_time", "repo_digests", "os_name", "architecture")
+
+
+def _chunks(seq: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
 
@@ -37,30 +66,47 @@ def _insert_ignore(session: Session, table: type, rows: list[dict[str, object]])
         return
     dialect = session.get_bind().dialect.name
     mod = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(table).on_conflict_do_nothing()
+    stmt = mod.insert(table).on_conflict_do_nothing()  # type: ignore[attr-defined]
     session.execute(stmt, rows)
 
 
-def _upsert_host(session: Session, account_id: int, snap: HostSnapshot, now: datetime) -> int:
+def _counted(tags: Iterable[str] | None) -> frozenset[str]:
+    """The tags that vote for an image's names (``<none>:<none>`` and empties do not)."""
+    return frozenset(t for t in (tags or ()) if t and t != NO_NAME)
+
+
+def _upsert_host(
+    session: Session, account_id: int, snap: HostSnapshot, now: datetime
+) -> tuple[int, bool]:
+    """The host's primary key and whether it was a super node before this report."""
     h = snap.host
-    _insert_ignore(
-        session,
-        Host,
-        [
-            {
-                "account_id": account_id,
-                "host_id": h.host_id,
-                "host_name": h.host_name,
-                "ips": list(h.ips),
-                "is_super_node": h.is_super_node,
-                "last_report_at": now,
-            }
-        ],
-    )
-    host_pk = session.scalar(
-        select(Host.id).where(Host.account_id == account_id, Host.host_id == h.host_id)
-    )
-    assert host_pk is not None
+    found = session.execute(
+        select(Host.id, Host.is_super_node).where(
+            Host.account_id == account_id, Host.host_id == h.host_id
+        )
+    ).first()
+    if found is None:
+        _insert_ignore(
+            session,
+            Host,
+            [
+                {
+                    "account_id": account_id,
+                    "host_id": h.host_id,
+                    "host_name": h.host_name,
+                    "ips": list(h.ips),
+                    "is_super_node": h.is_super_node,
+                    "last_report_at": now,
+                }
+            ],
+        )
+        found = session.execute(
+            select(Host.id, Host.is_super_node).where(
+                Host.account_id == account_id, Host.host_id == h.host_id
+            )
+        ).first()
+        assert found is not None  # (a concurrent first report may have won the insert)
+    host_pk, was_super = int(found[0]), bool(found[1])
     session.execute(
         update(Host)
         .where(Host.id == host_pk)
@@ -71,108 +117,173 @@ def _upsert_host(session: Session, account_id: int, snap: HostSnapshot, now: dat
             last_report_at=now,
         )
     )
-    return int(host_pk)
+    return host_pk, was_super
+
+
+def _facts(rep: ImageReport) -> dict[str, object]:
+    """The image facts a report sets (absent or empty values leave the stored ones)."""
+    values: dict[str, object] = {}
+    if rep.size:
+        values["size"] = rep.size
+    if rep.create_time is not None:
+        values["create_time"] = rep.create_time
+    if rep.repo_digests:
+        values["repo_digests"] = sorted(set(rep.repo_digests))
+    if rep.os_name:
+        values["os_name"] = rep.os_name
+    if rep.architecture:
+        values["architecture"] = rep.architecture
+    return values
 
 
 def _ensure_images(
     session: Session, account_id: int, reports: dict[str, ImageReport], now: datetime
-) -> dict[str, int]:
+) -> tuple[dict[str, int], set[int]]:
+    """Image primary keys by ID, and which of them existed before this report."""
     ids = sorted(reports)
-    _insert_ignore(
-        session,
-        Image,
-        [
-            {
-                "account_id": account_id,
-                "image_id": iid,
-                "first_seen": now,
-                "size": reports[iid].size,
-                "create_time": reports[iid].create_time,
-            }
-            for iid in ids
-        ],
-    )
-    pks: dict[str, int] = {}
-    for part in (ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
-        for iid, pk in session.execute(
-            select(Image.image_id, Image.id).where(
-                Image.account_id == account_id, Image.image_id.in_(part)
+
+    def load(part: Sequence[str]) -> list[Any]:
+        return list(
+            session.execute(
+                select(_I.image_id, _I.id).where(_I.account_id == account_id, _I.image_id.in_(part))
             )
-        ):
+        )
+
+    pks: dict[str, int] = {}
+    for part in _chunks(ids):
+        for iid, pk in load(part):
             pks[iid] = int(pk)
-    return pks
+    existed = set(pks.values())
+    missing = [iid for iid in ids if iid not in pks]
+    if missing:
+        rows = []
+        for iid in missing:
+            rep = reports[iid]
+            rows.append(
+                {
+                    "account_id": account_id,
+                    "image_id": iid,
+                    "first_seen": now,
+                    "size": rep.size or 0,
+                    "create_time": rep.create_time,
+                    "repo_digests": sorted(set(rep.repo_digests)),
+                    "os_name": rep.os_name or "",
+                    "architecture": rep.architecture or "",
+                }
+            )
+        _insert_ignore(session, Image, rows)
+        for part in _chunks(missing):
+            for iid, pk in load(part):
+                pks[iid] = int(pk)
+    return pks, existed
+
+
+def _lock_and_read(session: Session, affected: Sequence[int], existed: set[int]) -> dict[int, Any]:
+    """Lock the affected image rows in a fixed order (PostgreSQL; SQLite serialises writers)
+    and return, read under that lock, the rows of the reported images that existed before."""
+    pg = session.get_bind().dialect.name == "postgresql"
+    cols = (_I.id, _I.image_name, _I.host_cnt, *(_I[f] for f in _FACTS))
+    rows: dict[int, Any] = {}
+    for part in _chunks(affected if pg else sorted(existed)):
+        stmt = select(*cols).where(_I.id.in_(part)).order_by(_I.id)
+        for row in session.execute(stmt.with_for_update() if pg else stmt):
+            if int(row.id) in existed:
+                rows[int(row.id)] = row
+    return rows
+
+
+def _update_facts(
+    session: Session,
+    reports: dict[str, ImageReport],
+    pks: dict[str, int],
+    existing: dict[int, Any],
+) -> None:
+    groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for iid, rep in reports.items():
+        pk = pks[iid]
+        values = _facts(rep)
+        row = existing.get(pk)
+        if row is not None:
+            values = {k: v for k, v in values.items() if getattr(row, k) != v}
+        elif values:
+            continue  # inserted by this report with these facts
+        if values:
+            groups.setdefault(tuple(sorted(values)), []).append({"b_pk": pk, **values})
+    for keys, params in groups.items():
+        stmt = (
+            update(Image.__table__)
+            .where(_I.id == bindparam("b_pk"))
+            .values({k: bindparam(k) for k in keys})
+        )
+        session.execute(stmt, params)
 
 
 def apply_snapshot(
     session: Session, account_id: int, snap: HostSnapshot, now: datetime
 ) -> ReportOutcome:
-    host_pk = _upsert_host(session, account_id, snap, now)
+    host_pk, was_super = _upsert_host(session, account_id, snap, now)
+    is_super = snap.host.is_super_node
 
     reports: dict[str, ImageReport] = {i.image_id: i for i in snap.images}
     for c in snap.containers:  # a running container implies its image is on the host
         reports.setdefault(c.image_id, ImageReport(image_id=c.image_id))
-    pks = _ensure_images(session, account_id, reports, now)
+    pks, existed = _ensure_images(session, account_id, reports, now)
 
-    old_links = {
-        int(pk)
-        for pk in session.scalars(select(HostImage.image_pk).where(HostImage.host_pk == host_pk))
-    }
-    old_container_images = {
-        int(pk)
-        for pk in session.scalars(select(Container.image_pk).where(Container.host_pk == host_pk))
-    }
-    new_links = set(pks.values())
-    affected = sorted(old_links | old_container_images | new_links)
-
-    # lock the affected image rows in a fixed order (PostgreSQL; SQLite serialises writers)
-    if session.get_bind().dialect.name == "postgresql":
-        for part in _chunks(affected):
-            session.execute(
-                select(Image.id).where(Image.id.in_(part)).order_by(Image.id).with_for_update()
-            )
-
-    # image facts the host reports
-    for iid, rep in reports.items():
-        values: dict[str, object] = {}
-        if rep.size:
-            values["size"] = rep.size
-        if rep.create_time is not None:
-            values["create_time"] = rep.create_time
-        if rep.repo_digests:
-            values["repo_digests"] = sorted(set(rep.repo_digests))
-        if rep.os_name:
-            values["os_name"] = rep.os_name
-        if rep.architecture:
-            values["architecture"] = rep.architecture
-        if values:
-            session.execute(update(Image).where(Image.id == pks[iid]).values(**values))
-
-    # links: replace this host's set (tags may have changed for images it keeps)
-    removed = old_links - new_links
-    session.execute(delete(HostImage).where(HostImage.host_pk == host_pk))
-    link_rows: list[dict[str, object]] = [
-        {"host_pk": host_pk, "image_pk": pks[iid], "repo_tags": sorted(set(rep.repo_tags))}
-        for iid, rep in reports.items()
-    ]
-    if link_rows:
-        session.execute(insert(HostImage), link_rows)
-
-    # containers: replace this host's set
-    old_containers = (
-        session.scalar(
-            select(func.count()).select_from(Container).where(Container.host_pk == host_pk)
+    old_links: dict[int, list[str]] = {
+        int(pk): list(tags or [])
+        for pk, tags in session.execute(
+            select(_HI.image_pk, _HI.repo_tags).where(_HI.host_pk == host_pk)
         )
-        or 0
+    }
+    old_containers = {
+        row.container_id: row
+        for row in session.execute(
+            select(_C.id, _C.container_id, _C.image_pk, _C.name, _C.state).where(
+                _C.host_pk == host_pk
+            )
+        )
+    }
+    new_links: dict[int, list[str]] = {
+        pks[iid]: sorted(set(rep.repo_tags)) for iid, rep in reports.items()
+    }
+    affected = sorted(
+        set(old_links) | {int(r.image_pk) for r in old_containers.values()} | set(new_links)
     )
-    session.execute(delete(Container).where(Container.host_pk == host_pk))
-    seen: set[str] = set()
-    crow: list[dict[str, object]] = []
+
+    existing = _lock_and_read(session, affected, existed)
+    _update_facts(session, reports, pks, existing)
+
+    # links: delete what the host no longer has, insert what is new, retag what changed
+    removed = [pk for pk in old_links if pk not in new_links]
+    for part in _chunks(removed):
+        session.execute(
+            delete(HostImage).where(HostImage.host_pk == host_pk, HostImage.image_pk.in_(part))
+        )
+    added = [
+        {"host_pk": host_pk, "image_pk": pk, "repo_tags": tags}
+        for pk, tags in new_links.items()
+        if pk not in old_links
+    ]
+    if added:
+        session.execute(insert(HostImage), added)
+    retagged = [
+        {"b_host": host_pk, "b_image": pk, "repo_tags": tags}
+        for pk, tags in new_links.items()
+        if pk in old_links and old_links[pk] != tags
+    ]
+    if retagged:
+        session.execute(
+            update(HostImage.__table__)
+            .where(_HI.host_pk == bindparam("b_host"), _HI.image_pk == bindparam("b_image"))
+            .values(repo_tags=bindparam("repo_tags")),
+            retagged,
+        )
+
+    # containers: the first report of a container ID wins, as before
+    crow: dict[str, dict[str, object]] = {}
     for c in snap.containers:
-        if c.container_id in seen:
-            continue
-        seen.add(c.container_id)
-        crow.append(
-            {
+        if c.container_id not in crow:
+            crow[c.container_id] = {
                 "account_id": account_id,
                 "host_pk": host_pk,
                 "image_pk": pks[c.image_id],
@@ -180,23 +291,132 @@ def apply_snapshot(
                 "name": c.name,
                 "state": c.state.lower(),
             }
+    gone = [r.id for cid, r in old_containers.items() if cid not in crow]
+    for part in _chunks(gone):
+        session.execute(delete(Container).where(Container.id.in_(part)))
+    fresh = [r for cid, r in crow.items() if cid not in old_containers]
+    if fresh:
+        session.execute(insert(Container), fresh)
+    changed = [
+        {"b_id": old.id, "image_pk": r["image_pk"], "name": r["name"], "state": r["state"]}
+        for cid, r in crow.items()
+        if (old := old_containers.get(cid)) is not None
+        and (old.image_pk, old.name, old.state) != (r["image_pk"], r["name"], r["state"])
+    ]
+    if changed:
+        session.execute(
+            update(Container.__table__)
+            .where(_C.id == bindparam("b_id"))
+            .values(
+                image_pk=bindparam("image_pk"), name=bindparam("name"), state=bindparam("state")
+            ),
+            changed,
         )
-    if crow:
-        session.execute(insert(Container), crow)
 
-    recompute_images(session, affected)
+    # aggregates: this host's contribution moves; names are recomputed only when needed
+    old_running = Counter(int(r.image_pk) for r in old_containers.values() if r.state == RUNNING)
+    new_running = Counter(int(r["image_pk"]) for r in crow.values() if r["state"] == RUNNING)  # type: ignore[call-overload]
+    full: list[int] = []
+    deltas: list[dict[str, int]] = []
+    names = _names(session, [pk for pk in new_links if pk not in old_links and pk in existing])
+    for pk in affected:
+        held_before = pk in old_links or old_running[pk] > 0
+        held_now = pk in new_links or new_running[pk] > 0
+        before, now_tags = old_links.get(pk), new_links.get(pk)
+        same_names = (before is None) == (now_tags is None) and _counted(before) == _counted(
+            now_tags
+        )
+        if not same_names and before is None and now_tags is not None and pk in existing:
+            row = existing[pk]
+            counted = _counted(now_tags)
+            same_names = (
+                row.host_cnt > 0 and row.image_name in counted and counted <= names.get(pk, set())
+            )
+        if not same_names:
+            full.append(pk)
+            continue
+        d = {
+            "b_pk": pk,
+            "dh": int(held_now) - int(held_before),
+            "ds": int(held_now and is_super) - int(held_before and bool(was_super)),
+            "dc": new_running[pk] - old_running[pk],
+        }
+        if d["dh"] or d["ds"] or d["dc"]:
+            deltas.append(d)
+    if deltas and session.get_bind().dialect.name == "postgresql":
+        # one UPDATE ... FROM (VALUES ...) instead of a statement per image
+        d = values(
+            column("b_pk", BigInteger),
+            column("dh", Integer),
+            column("ds", Integer),
+            column("dc", Integer),
+            name="d",
+        ).data([(x["b_pk"], x["dh"], x["ds"], x["dc"]) for x in deltas])
+        session.execute(
+            update(Image.__table__)
+            .where(_I.id == d.c.b_pk)
+            .values(
+                host_cnt=_I.host_cnt + d.c.dh,
+                super_node_cnt=_I.super_node_cnt + d.c.ds,
+                container_cnt=_I.container_cnt + d.c.dc,
+            )
+        )
+    elif deltas:
+        session.execute(
+            update(Image.__table__)
+            .where(_I.id == bindparam("b_pk"))
+            .values(
+                host_cnt=_I.host_cnt + bindparam("dh"),
+                super_node_cnt=_I.super_node_cnt + bindparam("ds"),
+                container_cnt=_I.container_cnt + bindparam("dc"),
+            ),
+            deltas,
+        )
+    recompute_images(session, full)
     return ReportOutcome(
         host_id=snap.host.host_id,
         image_count=len(reports),
         container_count=len(crow),
         removed_images=len(removed),
-        removed_containers=max(0, int(old_containers) - len(crow)),
+        removed_containers=max(0, len(old_containers) - len(crow)),
     )
+
+
+def _names(session: Session, image_pks: Sequence[int]) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for part in _chunks(list(image_pks)):
+        for pk, name in session.execute(
+            select(ImageName.image_pk, ImageName.name).where(ImageName.image_pk.in_(part))
+        ):
+            out.setdefault(int(pk), set()).add(name)
+    return out
+
+
+_TAG_VOTES = {
+    # how many of an image's holders report each tag, counted in the database (the JSON
+    # lists of a popular image's thousands of links never reach Python)
+    "sqlite": "SELECT hi.image_pk, je.value, count(*) FROM host_images AS hi, "
+    "json_each(hi.repo_tags) AS je WHERE hi.image_pk IN :pks GROUP BY hi.image_pk, je.value",
+    "postgresql": "SELECT hi.image_pk, t.value, count(*) FROM host_images AS hi "
+    "CROSS JOIN LATERAL json_array_elements_text(hi.repo_tags) AS t(value) "
+    "WHERE hi.image_pk IN :pks GROUP BY hi.image_pk, t.value",
+}
+
+
+def _tag_votes(session: Session, part: Sequence[int]) -> dict[int, Counter[str]]:
+    votes: dict[int, Counter[str]] = {pk: Counter() for pk in part}
+    stmt = text(_TAG_VOTES[session.get_bind().dialect.name]).bindparams(
+        bindparam("pks", expanding=True)
+    )
+    for image_pk, tag, n in session.execute(stmt, {"pks": list(part)}):
+        if tag and tag != NO_NAME:  # (a host's list holds each tag once)
+            votes[int(image_pk)][tag] += int(n)
+    return votes
 
 
 def recompute_images(session: Session, image_pks: Sequence[int]) -> None:
     """Recompute HostCnt, SuperNodeCnt, ContainerCnt and names of the given images."""
-    for part in _chunks(list(image_pks)):
+    for part in _chunks(sorted(set(image_pks))):
         holders = union(
             select(HostImage.image_pk.label("image_pk"), HostImage.host_pk.label("host_pk")).where(
                 HostImage.image_pk.in_(part)
@@ -224,18 +444,29 @@ def recompute_images(session: Session, image_pks: Sequence[int]) -> None:
                 .group_by(Container.image_pk)
             )
         }
-        tags: dict[int, Counter[str]] = {pk: Counter() for pk in part}
-        for image_pk, repo_tags in session.execute(
-            select(HostImage.image_pk, HostImage.repo_tags).where(HostImage.image_pk.in_(part))
-        ):
-            tags[int(image_pk)].update(t for t in (repo_tags or []) if t and t != NO_NAME)
-        current_names = {
-            int(pk): name
-            for pk, name in session.execute(
-                select(Image.id, Image.image_name).where(Image.id.in_(part))
+        tags = _tag_votes(session, part)
+        current = {
+            int(r.id): r
+            for r in session.execute(
+                select(
+                    _I.id,
+                    _I.account_id,
+                    _I.image_name,
+                    _I.names_search,
+                    _I.host_cnt,
+                    _I.super_node_cnt,
+                    _I.container_cnt,
+                ).where(_I.id.in_(part))
             )
         }
+        stored_names = _names(session, part)
+        groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        renamed: list[int] = []
+        new_names: list[dict[str, object]] = []
         for pk in part:
+            cur = current.get(pk)
+            if cur is None:
+                continue
             hosts, supers = host_counts.get(pk, (0, 0))
             values: dict[str, object] = {
                 "host_cnt": hosts,
@@ -249,16 +480,27 @@ def recompute_images(session: Session, image_pks: Sequence[int]) -> None:
                 primary = min(counter, key=lambda t: (-counter[t], t)) if counter else NO_NAME
                 values["image_name"] = primary
                 values["names_search"] = "\n".join(n.lower() for n in names)
-                session.execute(delete(ImageName).where(ImageName.image_pk == pk))
-                if names:
-                    acct = session.scalar(select(Image.account_id).where(Image.id == pk))
-                    session.execute(
-                        insert(ImageName),
-                        [{"image_pk": pk, "name": n, "account_id": acct} for n in names],
+                if set(names) != stored_names.get(pk, set()):
+                    renamed.append(pk)
+                    new_names.extend(
+                        {"image_pk": pk, "name": n, "account_id": cur.account_id} for n in names
                     )
-            elif not current_names.get(pk):
+            elif not cur.image_name:
                 values["image_name"] = NO_NAME
-            session.execute(update(Image).where(Image.id == pk).values(**values))
+            values = {k: v for k, v in values.items() if getattr(cur, k) != v}
+            if values:
+                groups.setdefault(tuple(sorted(values)), []).append({"b_pk": pk, **values})
+        if renamed:
+            session.execute(delete(ImageName).where(ImageName.image_pk.in_(renamed)))
+        if new_names:
+            session.execute(insert(ImageName), new_names)
+        for keys, params in groups.items():
+            session.execute(
+                update(Image.__table__)
+                .where(_I.id == bindparam("b_pk"))
+                .values({k: bindparam(k) for k in keys}),
+                params,
+            )
 
 
 def prune_orphan_images(session: Session, account_id: int | None = None) -> int:

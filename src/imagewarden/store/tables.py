@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -86,6 +87,43 @@ class Image(Base):
         Index("ix_images_account_create", "account_id", "create_time", "image_id"),
         Index("ix_images_account_name", "account_id", "image_name", "image_id"),
         Index("ix_images_account_status", "account_id", "scan_status"),
+        # one index per sortable column (0003): every By, both orders, walks an index
+        *(
+            Index(f"ix_images_account_{c}", "account_id", c, "image_id")
+            for c in (
+                "size",
+                "host_cnt",
+                "super_node_cnt",
+                "container_cnt",
+                "scan_time",
+                "vul_cnt",
+                "virus_cnt",
+                "risk_cnt",
+                "component_cnt",
+                "critical_cnt",
+                "high_cnt",
+                "medium_cnt",
+                "low_cnt",
+                "is_suggest",
+                "is_authorized",
+            )
+        ),
+        # PostgreSQL cannot serve DESC NULLS LAST from the ascending index (SQLite can)
+        *(
+            Index(
+                f"ix_images_account_{c}_desc",
+                "account_id",
+                text(f"{c} DESC NULLS LAST"),
+                text("image_id DESC"),
+            ).ddl_if(dialect="postgresql")
+            for c in ("create_time", "scan_time")
+        ),
+        Index(
+            "ix_images_names_trgm",
+            "names_search",
+            postgresql_using="gin",
+            postgresql_ops={"names_search": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
@@ -101,6 +139,8 @@ class Image(Base):
     os_name: Mapped[str] = mapped_column(String(128), default="")
     architecture: Mapped[str] = mapped_column(String(64), default="")
     first_seen: Mapped[datetime] = mapped_column(DateTime)
+    #: where the image's bytes can be read for scanning ("registry:...", "oci:/path", ...)
+    source_ref: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     host_cnt: Mapped[int] = mapped_column(Integer, default=0)
     super_node_cnt: Mapped[int] = mapped_column(Integer, default=0)

@@ -6,23 +6,22 @@ what the host no longer reports is removed from it.  Replaying a snapshot is har
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
 
 from imagewarden.api.registry import Action, RequestContext, wire_names
-from imagewarden.inventory.errors import InvalidInputError
 from imagewarden.inventory.models import (
     ContainerReport,
     HostReport,
     HostSnapshot,
     ImageReport,
     normalise_image_id,
+    parse_time,
 )
 from imagewarden.inventory.service import InventoryService
 
-__all__ = ["ReportHostAssetsRequest", "ReportHostAssetsResponse", "actions", "parse_time"]
+__all__ = ["ReportHostAssetsRequest", "ReportHostAssetsResponse", "actions"]
 
 Text = Annotated[str, msgspec.Meta(max_length=1024)]
 
@@ -65,26 +64,6 @@ class ReportHostAssetsResponse(msgspec.Struct, rename=wire_names()):
     container_count: int
     removed_image_count: int
     removed_container_count: int
-
-
-def parse_time(value: str | None, parameter: str) -> datetime | None:
-    """RFC 3339 / ISO 8601 (``Z`` or an offset; naive = UTC) → naive UTC."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    # Docker reports nanoseconds; Python takes at most microseconds
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(digits) :]
-        text = f"{head}.{digits[:6]}{tz}"
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(parameter, f"`{value}` is not an RFC 3339 time") from None
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt.replace(microsecond=0)
 
 
 def to_snapshot(req: ReportHostAssetsRequest) -> HostSnapshot:

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
-    from imagewarden.scan.model import ImageContents
+    from imagewarden.scan.model import ImageContents, Unknown
 
 
 class FindingCategory(StrEnum):
@@ -72,6 +72,9 @@ class DetectorOutcome:
     category: FindingCategory
     findings: tuple[VulnerabilityFinding, ...] = ()
     error: str | None = None
+    #: what could not be decided (e.g. a version the ecosystem's scheme cannot parse):
+    #: recorded, never silently dropped; sorted
+    unknowns: tuple[Unknown, ...] = ()
 
 
 class Detector(Protocol):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import imagewarden.store.job_tables  # noqa: F401  (registers the job tables)
+import imagewarden.store.advisories
+import imagewarden.store.job_tables
 import imagewarden.store.tables  # noqa: F401  (registers the core tables)
 from imagewarden.store.base import Base
 from imagewarden.store.engine import make_engine

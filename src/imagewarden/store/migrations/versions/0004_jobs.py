@@ -1,7 +1,7 @@
 """Embedded scan-job queue.
 
 Revision ID: 0004_jobs
-Revises: (set at integration; see down_revision)
+Revises: 0003_listing_scale
 Create Date: 2026-11-28
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_jobs"
-down_revision = "0001_core"
+down_revision = "0003_listing_scale"
 branch_labels = None
 depends_on = None
 

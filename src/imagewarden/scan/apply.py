@@ -1,0 +1,152 @@
+"""Replay per-layer facts bottom-up into the merged view of an image.
+
+Facts are keyed by the path of the file they came from (a component's ``path`` up to the
+first ``!``, which nested locations such as ``app.jar!/lib/x.jar`` append after).  For
+each layer, in order:
+
+1. opaque dirs hide everything lower layers put under them; whiteouts delete a path and
+   everything under it; a file this layer rewrote (``facts_paths``) or replaced with a
+   symlink drops every fact derived from the lower-layer file;
+2. the layer's own facts are added, each component stamped with the layer's diff_id.
+
+The OS is taken from the best release file left (``OS_PATHS`` precedence), resolving
+``etc/os-release``-style symlinks inside the image root with a bounded hop count; a symlink
+loop is recorded as an ``Unknown``.  Deb/apk purls get their ``distro`` qualifier (and deb
+purls the OS family as namespace) once the OS is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from packageurl import PackageURL
+
+from imagewarden.scan.analyzer.os_release import OS_PATHS, os_path_rank
+from imagewarden.scan.model import (
+    Component,
+    ComponentType,
+    Digest,
+    ImageContents,
+    LayerFacts,
+    OsInfo,
+    Unknown,
+)
+from imagewarden.scan.walker import component_sort_key, resolve_symlinks
+
+_DEB_NAMESPACES = frozenset({"debian", "ubuntu"})
+
+
+def _key(path: str) -> str:
+    return path.split("!", 1)[0]
+
+
+def _under(path: str, roots: Sequence[str]) -> bool:
+    for root in roots:
+        if root == "" or path == root or path.startswith(root + "/"):
+            return True
+    return False
+
+
+class _Tree:
+    def __init__(self) -> None:
+        self.components: dict[str, list[Component]] = {}
+        self.unknowns: dict[str, list[Unknown]] = {}
+        self.os: dict[str, OsInfo] = {}
+        self.symlinks: dict[str, str] = {}
+
+    def drop(self, predicate_roots: Sequence[str], *, exact: Sequence[str] = ()) -> None:
+        exact_set = set(exact)
+        for table in (self.components, self.unknowns, self.os, self.symlinks):
+            for key in [
+                k
+                for k in table
+                if k in exact_set or (predicate_roots and _under(k, predicate_roots))
+            ]:
+                del table[key]
+
+    def drop_opaque(self, dirs: Sequence[str]) -> None:
+        # an opaque dir keeps the directory itself, hides only what is below it
+        below = list(dirs)
+        for table in (self.components, self.unknowns, self.os, self.symlinks):
+            for key in [k for k in table if any(d == "" or k.startswith(d + "/") for d in below)]:
+                del table[key]
+
+
+def apply_layers(
+    image_id: Digest,
+    layers: Sequence[tuple[Digest, LayerFacts]],
+    *,
+    config: object | None = None,
+    max_symlink_hops: int = 40,
+) -> ImageContents:
+    """Merge ``layers`` (diff_id, facts), lowest first, into ``ImageContents``."""
+    tree = _Tree()
+    for diff_id, facts in layers:
+        if facts.opaque_dirs:
+            tree.drop_opaque(facts.opaque_dirs)
+        if facts.whiteouts:
+            tree.drop(facts.whiteouts)
+        rewritten = [*facts.facts_paths, *(p for p, _ in facts.symlinks)]
+        if rewritten:
+            tree.drop((), exact=rewritten)
+        for c in facts.components:
+            tree.components.setdefault(_key(c.path), []).append(replace(c, layer=diff_id))
+        for u in facts.unknowns:
+            tree.unknowns.setdefault(_key(u.path), []).append(u)
+        for info in facts.os_files or ((facts.os,) if facts.os is not None else ()):
+            tree.os[info.path] = info
+        tree.symlinks.update(facts.symlinks)
+
+    unknowns = [u for us in tree.unknowns.values() for u in us]
+    os = _pick_os(tree, max_symlink_hops, unknowns)
+    components = [_with_distro(c, os) for cs in tree.components.values() for c in cs]
+    return ImageContents(
+        image_id=image_id,
+        os=os,
+        components=tuple(sorted(set(components), key=component_sort_key)),
+        unknowns=tuple(sorted(set(unknowns))),
+        config=config,
+        symlinks=tuple(sorted(tree.symlinks.items())),
+    )
+
+
+def _pick_os(tree: _Tree, max_hops: int, unknowns: list[Unknown]) -> OsInfo | None:
+    if not tree.os:
+        return None
+    candidates: list[tuple[int, OsInfo]] = []
+    for rank, wanted in enumerate(OS_PATHS):
+        resolved, problem = resolve_symlinks(wanted, tree.symlinks, max_hops)
+        if problem is not None:
+            unknowns.append(Unknown(wanted, "os-release", problem))
+            continue
+        if resolved in tree.os:
+            candidates.append((rank, tree.os[resolved]))
+    if not candidates:  # release files in unexpected places (should not happen)
+        best = min(tree.os.values(), key=lambda o: (os_path_rank(o.path), o.path))
+        return best
+    return min(candidates, key=lambda c: c[0])[1]
+
+
+def _with_distro(c: Component, os: OsInfo | None) -> Component:
+    if os is None or c.type not in (ComponentType.DEB, ComponentType.APK, ComponentType.RPM):
+        return c
+    try:
+        purl = PackageURL.from_string(c.purl)
+    except ValueError:
+        return c
+    qualifiers = dict(purl.qualifiers or {})
+    namespace = purl.namespace
+    if c.type is ComponentType.DEB and os.family in _DEB_NAMESPACES:
+        namespace = os.family
+    if "distro" not in qualifiers and os.version:
+        qualifiers["distro"] = f"{os.family}-{os.version}"
+    new = PackageURL(
+        type=purl.type,
+        namespace=namespace,
+        name=purl.name,
+        version=purl.version,
+        qualifiers=qualifiers,
+        subpath=purl.subpath,
+    ).to_string()
+    return c if new == c.purl else replace(c, purl=new)

@@ -1,0 +1,115 @@
+"""The per-layer cache: a layer's facts, keyed by what produced them.
+
+``cache_key`` hashes the layer's diff_id, every analyzer's (name, version), the options
+that change analyzer output and ``SCHEMA_VERSION``: bumping one analyzer's version misses
+exactly the layers it would analyse differently.  Images sharing base layers analyse each
+shared layer once.
+
+``InMemoryLayerCache`` is for one process; ``DirLayerCache`` keeps one msgspec JSON file
+per key, written atomically (temporary file, then rename); a corrupt or unreadable file
+is a miss, never an error.  ``imagewarden.store`` provides a SQL-backed one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+
+from imagewarden.scan.analyzer.base import Analyzer
+from imagewarden.scan.model import SCHEMA_VERSION, LayerFacts
+
+_KEY = re.compile(r"^[a-f0-9]{64}$")
+
+
+class LayerCache(Protocol):
+    def missing(self, keys: Sequence[str]) -> set[str]: ...
+
+    def get(self, key: str) -> LayerFacts | None: ...
+
+    def put(self, key: str, facts: LayerFacts) -> None: ...
+
+
+def cache_key(
+    diff_id: str, analyzers: Sequence[Analyzer], options: Mapping[str, Any] | None = None
+) -> str:
+    """sha256 hex over diff_id, sorted (analyzer name, version) pairs, options and the schema."""
+    doc = {
+        "schema": SCHEMA_VERSION,
+        "diff_id": diff_id,
+        "analyzers": sorted([a.name, a.version] for a in analyzers),
+        "options": dict(options or {}),
+    }
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def encode_facts(facts: LayerFacts) -> bytes:
+    return msgspec.json.encode(facts)
+
+
+def decode_facts(data: bytes) -> LayerFacts:
+    return msgspec.json.decode(data, type=LayerFacts)
+
+
+class InMemoryLayerCache:
+    """A dict of encoded facts (encoded, so a cached value can never be mutated by a caller)."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, bytes] = {}
+
+    def missing(self, keys: Sequence[str]) -> set[str]:
+        return {k for k in keys if k not in self._data}
+
+    def get(self, key: str) -> LayerFacts | None:
+        data = self._data.get(key)
+        return None if data is None else decode_facts(data)
+
+    def put(self, key: str, facts: LayerFacts) -> None:
+        self._data[key] = encode_facts(facts)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class DirLayerCache:
+    """One ``<key>.json`` file per layer under ``path`` (created if missing)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, key: str) -> Path:
+        if not _KEY.match(key):
+            raise ValueError(f"bad cache key {key!r}")
+        return self.path / f"{key}.json"
+
+    def missing(self, keys: Sequence[str]) -> set[str]:
+        return {k for k in keys if not self._file(k).is_file()}
+
+    def get(self, key: str) -> LayerFacts | None:
+        try:
+            data = self._file(key).read_bytes()
+            return decode_facts(data)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError):
+            return None
+
+    def put(self, key: str, facts: LayerFacts) -> None:
+        target = self._file(key)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.path)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(encode_facts(facts))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

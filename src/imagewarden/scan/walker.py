@@ -1,0 +1,666 @@
+"""One streaming pass over a layer: safe paths, whiteouts, links, limits, analyzers.
+
+``walk_layer`` reads a layer blob exactly once from ``Layer.open()`` (a second pass happens
+only to fetch the target of a hard link an analyzer asked for after the target went by).
+Compression is detected by magic bytes (gzip, zstd, none).  The compressed bytes are hashed
+against ``Layer.digest`` and the tar stream against ``Layer.diff_id``; a mismatch is a
+``DigestMismatchError``.  Each regular file is offered to every analyzer; only files an
+analyzer wants are read into memory, each bounded by ``WalkLimits.max_file_size``.
+
+Nothing is ever written to disk.  Entry names are normalised (leading ``/`` and ``./``
+stripped, ``.`` and ``..`` folded); a name or a hard link that escapes the root, an entry
+written through a symlink created earlier in the same layer, and every limit in
+``WalkLimits`` raise ``UnsafeArchiveError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import tarfile
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+import zstandard
+
+from imagewarden.scan.analyzer.base import Analyzer, FileInfo, LayerFile
+from imagewarden.scan.errors import (
+    DigestMismatchError,
+    LayerReadError,
+    ScanError,
+    UnsafeArchiveError,
+)
+from imagewarden.scan.model import Component, LayerFacts, OsInfo, Unknown
+from imagewarden.scan.source.base import Layer
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+_CHUNK = 256 * KiB
+_WHITEOUT = ".wh."
+_OPAQUE = ".wh..wh..opq"
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_OTHER_MAGIC = {b"\xfd7zXZ\x00": "xz", b"BZh": "bzip2"}
+
+
+@dataclass(frozen=True)
+class WalkLimits:
+    """Safety limits for reading one layer; hitting one raises ``UnsafeArchiveError``.
+
+    Except ``max_file_size``: a wanted file above it becomes an ``Unknown`` (the layer is
+    fine, the file is just not read).
+    """
+
+    #: tar entries per layer
+    max_entries: int = 1_000_000
+    #: uncompressed bytes per layer (tar stream, headers included)
+    max_layer_bytes: int = 64 * GiB
+    #: uncompressed / compressed bytes, checked once ``ratio_grace_bytes`` were decompressed
+    max_ratio: float = 250.0
+    ratio_grace_bytes: int = 64 * MiB
+    #: size of any single entry (a sparse entry counts with its full apparent size)
+    max_entry_size: int = 8 * GiB
+    #: a file wanted by an analyzer is read only up to this size; above it → Unknown
+    max_file_size: int = 64 * MiB
+    #: wanted files held in memory at once before the analyzers holding them are run
+    max_buffered_bytes: int = 512 * MiB
+    max_path_length: int = 4096
+    max_path_depth: int = 256
+    #: symlink hops when resolving a path inside the image root (loops stop here)
+    max_symlink_hops: int = 40
+
+    def cache_options(self) -> dict[str, Any]:
+        """The limits that can change analyzer output (part of the layer-cache key)."""
+        return {"max_file_size": self.max_file_size}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: the default limits (a module-level value: WalkLimits is frozen)
+DEFAULT_LIMITS = WalkLimits()
+
+
+def normalize_path(name: str, limits: WalkLimits = DEFAULT_LIMITS) -> str:
+    """Normalise a tar entry or link name to a root-relative path ("" is the root itself).
+
+    Raises ``UnsafeArchiveError`` if the name escapes the root or breaks a path limit.
+    """
+    if len(name) > limits.max_path_length:
+        raise UnsafeArchiveError(f"path longer than {limits.max_path_length}: {name[:80]!r}...")
+    if "\x00" in name:
+        raise UnsafeArchiveError(f"NUL byte in path {name!r}")
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise UnsafeArchiveError(f"path escapes the image root: {name!r}")
+            parts.pop()
+            continue
+        parts.append(part)
+    if len(parts) > limits.max_path_depth:
+        raise UnsafeArchiveError(f"path deeper than {limits.max_path_depth}: {name[:80]!r}...")
+    return "/".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# streams
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads through ``inner`` counting and hashing every byte."""
+
+    def __init__(self, inner: IO[bytes], algorithm: str) -> None:
+        self._inner = inner
+        self.hash = hashlib.new(algorithm)
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(_CHUNK if size is None or size < 0 else size)
+        self.hash.update(data)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _GzipReader(io.RawIOBase):
+    """Multi-member gzip decompression with bounded output per read; truncation is an error."""
+
+    def __init__(self, inner: io.RawIOBase) -> None:
+        self._inner = inner
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._pending = b""
+        self._between = True  # before the first member or after the end of one
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = _CHUNK if size is None or size < 0 else max(1, size)
+        while not self._done:
+            if not self._pending:
+                self._pending = self._inner.read(64 * KiB)
+                if not self._pending:
+                    if not self._between:
+                        raise LayerReadError("truncated gzip stream")
+                    self._done = True
+                    break
+            if self._between:
+                if not self._pending.startswith(b"\x1f"):
+                    if self._pending.strip(b"\x00"):
+                        raise LayerReadError("garbage after the end of the gzip stream")
+                    self._pending = b""  # NUL padding after the last member
+                    continue
+                self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._between = False
+            try:
+                out = self._d.decompress(self._pending, want)
+            except zlib.error as exc:
+                raise LayerReadError(f"corrupt gzip stream: {exc}") from exc
+            self._pending = self._d.unconsumed_tail
+            if self._d.eof:
+                self._pending = self._d.unused_data + self._pending
+                self._between = True
+            if out:
+                return out
+        return b""
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _ZstdReader(io.RawIOBase):
+    """zstd decompression (truncation shows up as a broken tar stream or a diff_id mismatch)."""
+
+    def __init__(self, inner: io.RawIOBase) -> None:
+        self._r = zstandard.ZstdDecompressor().stream_reader(
+            inner,  # type: ignore[arg-type]
+            read_across_frames=True,
+        )
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._r.read(_CHUNK if size is None or size < 0 else max(1, size))
+        except zstandard.ZstdError as exc:
+            raise LayerReadError(f"corrupt zstd stream: {exc}") from exc
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _PeekReader(io.RawIOBase):
+    def __init__(self, head: bytes, inner: _HashingReader) -> None:
+        self._head = head
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            n = len(self._head) if size is None or size < 0 else size
+            out, self._head = self._head[:n], self._head[n:]
+            return out
+        return self._inner.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _LimitedTarStream(io.RawIOBase):
+    """The uncompressed tar stream: hashed (diff_id), counted, ratio- and size-limited."""
+
+    def __init__(
+        self, inner: io.RawIOBase, raw: _HashingReader, algorithm: str, limits: WalkLimits
+    ):
+        self._inner = inner
+        self._raw = raw
+        self.hash = hashlib.new(algorithm)
+        self.count = 0
+        self._limits = limits
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(_CHUNK if size is None or size < 0 else size)
+        if data:
+            self.hash.update(data)
+            self.count += len(data)
+            lim = self._limits
+            if self.count > lim.max_layer_bytes:
+                raise UnsafeArchiveError(
+                    f"layer decompresses to more than {lim.max_layer_bytes} bytes"
+                )
+            if self.count > lim.ratio_grace_bytes and self.count > lim.max_ratio * max(
+                1, self._raw.count
+            ):
+                raise UnsafeArchiveError(
+                    f"compression ratio above {lim.max_ratio:g} "
+                    f"({self.count} bytes from {self._raw.count}): decompression bomb?"
+                )
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        while self.read(_CHUNK):
+            pass
+
+
+def _split_digest(digest: str) -> tuple[str, str]:
+    alg, _, hexpart = digest.partition(":")
+    if alg not in ("sha256", "sha512") or not hexpart:
+        raise LayerReadError(f"unsupported digest {digest!r}")
+    return alg, hexpart
+
+
+@contextlib.contextmanager
+def _open_tar_stream(
+    layer: Layer, limits: WalkLimits
+) -> Iterator[tuple[_HashingReader, _LimitedTarStream]]:
+    raw_alg, _ = _split_digest(layer.digest)
+    diff_alg, _ = _split_digest(layer.diff_id)
+    try:
+        fh = layer.open()
+    except ScanError:
+        raise
+    except OSError as exc:
+        raise LayerReadError(f"layer {layer.digest}: cannot open: {exc}") from exc
+    try:
+        raw = _HashingReader(fh, raw_alg)
+        head = raw.read(8)
+        peek = _PeekReader(head, raw)
+        inner: io.RawIOBase
+        if head.startswith(_GZIP_MAGIC):
+            inner = _GzipReader(peek)
+        elif head.startswith(_ZSTD_MAGIC):
+            inner = _ZstdReader(peek)
+        else:
+            for magic, label in _OTHER_MAGIC.items():
+                if head.startswith(magic):
+                    raise LayerReadError(f"layer {layer.digest}: unsupported compression {label}")
+            inner = peek
+        yield raw, _LimitedTarStream(inner, raw, diff_alg, limits)
+    except OSError as exc:
+        raise LayerReadError(f"layer {layer.digest}: read failed: {exc}") from exc
+    finally:
+        fh.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the walk
+
+
+class _LayerState:
+    def __init__(self) -> None:
+        self.symlinks: dict[str, str] = {}
+        self.whiteouts: set[str] = set()
+        self.opaque: set[str] = set()
+        self.regular: set[str] = set()
+
+
+def _iter_entries(
+    stream: _LimitedTarStream, limits: WalkLimits, state: _LayerState, what: str
+) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.TarFile]]:
+    """Yield (normalised path, member, tar) for every entry, after the safety checks."""
+    try:
+        tar = tarfile.open(fileobj=stream, mode="r|", errorlevel=2)
+    except tarfile.ReadError as exc:
+        if stream.count == 0 or "empty file" in str(exc):
+            return
+        raise LayerReadError(f"{what}: not a tar stream: {exc}") from exc
+    except (ScanError, EOFError) as exc:
+        if isinstance(exc, ScanError):
+            raise
+        raise LayerReadError(f"{what}: truncated: {exc}") from exc
+    entries = 0
+    declared = 0
+    it = iter(tar)
+    while True:
+        try:
+            member = next(it)
+        except StopIteration:
+            break
+        except ScanError:
+            raise
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            raise LayerReadError(f"{what}: broken tar stream: {exc}") from exc
+        entries += 1
+        if entries > limits.max_entries:
+            raise UnsafeArchiveError(f"{what}: more than {limits.max_entries} entries")
+        if member.size > limits.max_entry_size:
+            raise UnsafeArchiveError(
+                f"{what}: entry {member.name[:200]!r} is {member.size} bytes "
+                f"(limit {limits.max_entry_size})"
+            )
+        declared += member.size if not member.issparse() else 0
+        if declared > limits.max_layer_bytes:
+            raise UnsafeArchiveError(f"{what}: entries exceed {limits.max_layer_bytes} bytes")
+        path = normalize_path(member.name, limits)
+        if not path:
+            continue  # the root directory itself
+        parent, _, base = path.rpartition("/")
+        _check_not_through_symlink(path, state, what)
+        if base.startswith(_WHITEOUT):
+            if base == _OPAQUE:
+                state.opaque.add(parent)
+            elif not base.startswith(_WHITEOUT + _WHITEOUT):  # .wh..wh.* is aufs metadata
+                name = base[len(_WHITEOUT) :]
+                if name in ("", ".", ".."):
+                    raise UnsafeArchiveError(f"{what}: bad whiteout {member.name!r}")
+                state.whiteouts.add(f"{parent}/{name}" if parent else name)
+            continue
+        if not member.issym():
+            state.symlinks.pop(path, None)
+        if member.issym():
+            if len(member.linkname) > limits.max_path_length:
+                raise UnsafeArchiveError(f"{what}: symlink target too long at {path!r}")
+            state.symlinks[path] = member.linkname
+        elif member.islnk():
+            target = normalize_path(member.linkname, limits)
+            if not target:
+                raise UnsafeArchiveError(f"{what}: hard link {path!r} to the root")
+        yield path, member, tar
+    stream.drain()
+
+
+def _check_not_through_symlink(path: str, state: _LayerState, what: str) -> None:
+    if not state.symlinks:
+        return
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        if prefix in state.symlinks:
+            raise UnsafeArchiveError(
+                f"{what}: entry {path!r} is written through symlink {prefix!r} "
+                f"-> {state.symlinks[prefix]!r}"
+            )
+
+
+class _Collector:
+    """Wanted files per analyzer, with a memory budget; runs analyzers when it is exceeded."""
+
+    def __init__(self, analyzers: Sequence[Analyzer], limits: WalkLimits) -> None:
+        self.analyzers = analyzers
+        self.limits = limits
+        self.files: dict[str, dict[PurePosixPath, LayerFile]] = {a.name: {} for a in analyzers}
+        self.sizes: dict[str, int] = dict.fromkeys(self.files, 0)
+        self.results: list[LayerFacts] = []
+        self.unknowns: list[Unknown] = []
+        self.facts_paths: set[str] = set()
+        self.buffered = 0
+
+    def add(self, analyzer: Analyzer, lf: LayerFile) -> None:
+        self.files[analyzer.name][lf.path] = lf
+        self.sizes[analyzer.name] += lf.size
+        self.buffered += lf.size
+        self.facts_paths.add(str(lf.path))
+        while self.buffered > self.limits.max_buffered_bytes:
+            biggest = max(self.analyzers, key=lambda a: self.sizes[a.name])
+            self.run(biggest)
+
+    def run(self, analyzer: Analyzer) -> None:
+        files = self.files[analyzer.name]
+        if not files:
+            return
+        self.files[analyzer.name] = {}
+        self.buffered -= self.sizes[analyzer.name]
+        self.sizes[analyzer.name] = 0
+        try:
+            facts = analyzer.analyze(files)
+        except Exception as exc:  # an analyzer bug or bad file must not fail the image
+            reason = f"analyzer failed: {type(exc).__name__}: {exc}"[:500]
+            self.unknowns.extend(Unknown(str(p), analyzer.name, reason) for p in files)
+            return
+        self.results.append(facts)
+
+    def run_all(self) -> None:
+        for a in self.analyzers:
+            self.run(a)
+
+
+def _wanting(analyzers: Sequence[Analyzer], info: FileInfo, col: _Collector) -> list[Analyzer]:
+    out = []
+    for a in analyzers:
+        try:
+            if a.wants(info.path, info):
+                out.append(a)
+        except Exception as exc:
+            col.unknowns.append(Unknown(str(info.path), a.name, f"wants() failed: {exc}"[:500]))
+    return out
+
+
+def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, what: str) -> bytes:
+    try:
+        fh = tar.extractfile(member)
+        data = fh.read() if fh is not None else b""
+    except ScanError:
+        raise
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise LayerReadError(f"{what}: cannot read {member.name!r}: {exc}") from exc
+    if len(data) != member.size:
+        raise LayerReadError(f"{what}: truncated entry {member.name!r}")
+    return data
+
+
+def walk_layer(
+    layer: Layer, analyzers: Sequence[Analyzer], limits: WalkLimits = DEFAULT_LIMITS
+) -> LayerFacts:
+    """Stream ``layer`` once, run ``analyzers`` on the files they want, return its facts."""
+    state = _LayerState()
+    col = _Collector(analyzers, limits)
+    #: hard links an analyzer wants whose target was not kept: link path -> (target, analyzers)
+    pending: dict[str, tuple[str, list[Analyzer], tarfile.TarInfo]] = {}
+    with _open_tar_stream(layer, limits) as (raw, stream):
+        _walk(layer, analyzers, limits, raw, stream, state, col, pending)
+    if pending:
+        _resolve_pending_links(layer, limits, pending, col)
+    col.run_all()
+    return _combine(col, state)
+
+
+def _walk(
+    layer: Layer,
+    analyzers: Sequence[Analyzer],
+    limits: WalkLimits,
+    raw: _HashingReader,
+    stream: _LimitedTarStream,
+    state: _LayerState,
+    col: _Collector,
+    pending: dict[str, tuple[str, list[Analyzer], tarfile.TarInfo]],
+) -> None:
+    what = f"layer {layer.digest}"
+    kept: dict[str, bytes] = {}  # content of wanted regular files, for hard links to them
+    for path, member, tar in _iter_entries(stream, limits, state, what):
+        if member.isreg() or member.islnk():
+            target = normalize_path(member.linkname, limits) if member.islnk() else path
+            info = FileInfo(PurePosixPath(path), member.size, member.mode)
+            if member.islnk():
+                if target not in state.regular:
+                    wanted = _wanting(analyzers, info, col)
+                    for a in wanted:
+                        col.unknowns.append(
+                            Unknown(
+                                path, a.name, f"hard link target {target!r} is not in the layer"
+                            )
+                        )
+                        col.facts_paths.add(path)
+                    continue
+                state.regular.add(path)
+                wanted = _wanting(analyzers, info, col)
+                if not wanted:
+                    continue
+                if target in kept:
+                    lf = LayerFile(info.path, len(kept[target]), member.mode, kept[target])
+                    for a in wanted:
+                        col.add(a, lf)
+                else:
+                    pending[path] = (target, wanted, member)
+                continue
+            state.regular.add(path)
+            wanted = _wanting(analyzers, info, col)
+            if not wanted:
+                continue
+            if member.issparse():
+                for a in wanted:
+                    col.unknowns.append(Unknown(path, a.name, "sparse file not read"))
+                col.facts_paths.add(path)
+                continue
+            if member.size > limits.max_file_size:
+                for a in wanted:
+                    col.unknowns.append(
+                        Unknown(
+                            path,
+                            a.name,
+                            f"file is {member.size} bytes, above the {limits.max_file_size}-byte cap",
+                        )
+                    )
+                col.facts_paths.add(path)
+                continue
+            data = _read_member(tar, member, what)
+            kept[path] = data
+            lf = LayerFile(info.path, member.size, member.mode, data)
+            for a in wanted:
+                col.add(a, lf)
+    _verify(layer, raw, stream)
+
+
+def _verify(layer: Layer, raw: _HashingReader, stream: _LimitedTarStream) -> None:
+    while raw.read(_CHUNK):  # bytes after the end of the compressed stream still count
+        pass
+    got = f"{layer.digest.partition(':')[0]}:{raw.hash.hexdigest()}"
+    if got != layer.digest and layer.digest != layer.diff_id:  # uncompressed: diff_id says it
+        raise DigestMismatchError(f"layer {layer.digest} (blob)", layer.digest, got)
+    got = f"{layer.diff_id.partition(':')[0]}:{stream.hash.hexdigest()}"
+    if got != layer.diff_id:
+        raise DigestMismatchError(f"layer {layer.digest} (diff_id)", layer.diff_id, got)
+
+
+def _resolve_pending_links(
+    layer: Layer,
+    limits: WalkLimits,
+    pending: Mapping[str, tuple[str, list[Analyzer], tarfile.TarInfo]],
+    col: _Collector,
+) -> None:
+    """Second pass: read the targets of wanted hard links (only when some were not kept)."""
+    targets = {t for t, _, _ in pending.values()}
+    found: dict[str, bytes] = {}
+    what = f"layer {layer.digest} (hard links)"
+    with _open_tar_stream(layer, limits) as (_, stream):
+        for path, member, tar in _iter_entries(stream, limits, _LayerState(), what):
+            if path in targets and member.isreg() and path not in found:
+                if member.size > limits.max_file_size or member.issparse():
+                    continue
+                found[path] = _read_member(tar, member, what)
+    for path, (target, wanted, member) in sorted(pending.items()):
+        data = found.get(target)
+        for a in wanted:
+            if data is None:
+                col.unknowns.append(
+                    Unknown(path, a.name, f"hard link target {target!r} not readable")
+                )
+                col.facts_paths.add(path)
+            else:
+                col.add(a, LayerFile(PurePosixPath(path), len(data), member.mode, data))
+
+
+def component_sort_key(c: Component) -> tuple[str, ...]:
+    return (
+        c.type.value,
+        c.name,
+        c.version,
+        c.path,
+        c.purl,
+        c.analyzer,
+        c.source_name or "",
+        c.source_version or "",
+        c.layer or "",
+    )
+
+
+def _combine(col: _Collector, state: _LayerState) -> LayerFacts:
+    from imagewarden.scan.analyzer.os_release import os_path_rank
+
+    components: list[Component] = []
+    unknowns = list(col.unknowns)
+    oses: list[OsInfo] = []
+    facts_paths = set(col.facts_paths)
+    for facts in col.results:
+        components.extend(facts.components)
+        unknowns.extend(facts.unknowns)
+        facts_paths.update(facts.facts_paths)
+        oses.extend(facts.os_files)
+        if facts.os is not None and facts.os not in facts.os_files:
+            oses.append(facts.os)
+    os = min(oses, key=lambda o: (os_path_rank(o.path), o.path)) if oses else None
+    return LayerFacts(
+        os=os,
+        components=tuple(sorted(set(components), key=component_sort_key)),
+        unknowns=tuple(sorted(set(unknowns))),
+        facts_paths=tuple(sorted(facts_paths)),
+        whiteouts=tuple(sorted(state.whiteouts)),
+        opaque_dirs=tuple(sorted(state.opaque)),
+        symlinks=tuple(sorted(state.symlinks.items())),
+        os_files=tuple(sorted(set(oses), key=lambda o: o.path)),
+    )
+
+
+def resolve_symlinks(
+    path: str, symlinks: Mapping[str, str], max_hops: int = 40
+) -> tuple[str | None, str | None]:
+    """Resolve ``path`` inside the image root, following ``symlinks`` (path → stored target).
+
+    Absolute targets are rooted at the image root and ``..`` stops at the root, as in a
+    chroot.  Returns ``(resolved path, None)`` or ``(None, reason)`` on a loop or too many
+    hops; never follows a loop forever.
+    """
+    hops = 0
+    todo = [p for p in path.split("/") if p not in ("", ".")]
+    done: list[str] = []
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        candidate = "/".join([*done, part])
+        target = symlinks.get(candidate)
+        if target is None:
+            done.append(part)
+            continue
+        hops += 1
+        if hops > max_hops:
+            return None, f"more than {max_hops} symlink hops (loop?) resolving {path!r}"
+        if target.startswith("/"):
+            done = []
+        todo = [p for p in target.split("/") if p not in ("", ".")] + todo
+    return "/".join(done), None
