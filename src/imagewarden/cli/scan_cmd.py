@@ -22,7 +22,7 @@ from imagewarden.scan.errors import ScanError
 from imagewarden.scan.model import ScanReport
 from imagewarden.scan.source.base import ImageSource
 
-FORMATS = ("table", "json", "cyclonedx")
+FORMATS = ("table", "json", "cyclonedx", "spdx", "sarif")
 
 
 def _render(report: ScanReport, fmt: str, output: Path | None) -> None:
@@ -39,6 +39,14 @@ def _render(report: ScanReport, fmt: str, output: Path | None) -> None:
         from imagewarden.scan.report.json import render_json
 
         data = render_json(report)
+    elif fmt == "spdx":
+        from imagewarden.scan.report.spdx import render_spdx
+
+        data = render_spdx(report)
+    elif fmt == "sarif":
+        from imagewarden.scan.report.sarif import render_sarif
+
+        data = render_sarif(report)
     else:
         from imagewarden.scan.report.cyclonedx import render_cyclonedx
 
@@ -88,7 +96,7 @@ def register(app: typer.Typer) -> None:
             ),
         ],
         fmt: Annotated[
-            str, typer.Option("--format", "-f", help="table, json or cyclonedx")
+            str, typer.Option("--format", "-f", help="table, json, cyclonedx, spdx or sarif")
         ] = "table",
         output: Annotated[
             Path | None, typer.Option("--output", "-o", help="write the report to FILE")

@@ -64,3 +64,49 @@ def test_table(tmp_path: Path) -> None:
         and "CVE-2024-0001" in text
         and "rules missing" in text
     )
+
+
+def test_spdx(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from imagewarden.scan.report.spdx import render_spdx
+
+    report = _report(tmp_path)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    data = render_spdx(report, created=when)
+    assert data == render_spdx(report, created=when)
+    doc = json.loads(data)
+    assert doc["spdxVersion"] == "SPDX-2.3" and doc["dataLicense"] == "CC0-1.0"
+    assert doc["creationInfo"]["created"] == "2026-01-02T03:04:05Z"
+    image, *pkgs = doc["packages"]
+    assert image["primaryPackagePurpose"] == "CONTAINER"
+    assert {p["name"]: p["versionInfo"] for p in pkgs} == {
+        c.name: c.version for c in report.components
+    }
+    ids = {p["SPDXID"] for p in doc["packages"]}
+    assert all(i.startswith("SPDXRef-") and i.replace("-", "").isalnum() for i in ids)
+    rels = doc["relationships"]
+    assert rels[0] == {
+        "spdxElementId": "SPDXRef-DOCUMENT",
+        "relationshipType": "DESCRIBES",
+        "relatedSpdxElement": image["SPDXID"],
+    }
+    assert {r["relatedSpdxElement"] for r in rels[1:]} == ids - {image["SPDXID"]}
+    libc = next(p for p in pkgs if p["name"] == "libc6")
+    assert libc["externalRefs"][0]["referenceLocator"].startswith("pkg:deb/debian/libc6@")
+
+
+def test_sarif(tmp_path: Path) -> None:
+    from imagewarden.scan.report.sarif import render_sarif
+
+    doc = json.loads(render_sarif(_report(tmp_path)))
+    assert doc["version"] == "2.1.0"
+    run = doc["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == ["CVE-2024-0001"]
+    (result,) = run["results"]
+    assert result["ruleId"] == "CVE-2024-0001" and result["ruleIndex"] == 0
+    assert result["level"] == "error"  # critical
+    assert "libc6" in result["message"]["text"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert float(rules[0]["properties"]["security-severity"]) >= 9.0
