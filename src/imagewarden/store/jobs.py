@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CursorResult, Result, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagewarden.jobs.models import ClaimedJob, JobOutcome, JobState, ScanRequest
 from imagewarden.store.job_tables import ScanJobRow
 
 __all__ = ["SqlJobQueue"]
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 class SqlJobQueue:
@@ -133,7 +138,7 @@ class SqlJobQueue:
                 )
                 .values(lease_until=now + lease)
             )
-            return bool(res.rowcount)
+            return bool(_rowcount(res))
 
     def finish(self, job_id: int, worker: str, outcome: JobOutcome) -> bool:
         with self._sessions.begin() as s:
@@ -146,7 +151,7 @@ class SqlJobQueue:
                 )
                 .values(state=outcome.state.value, error=outcome.error, finished_at=self._clock())
             )
-            return bool(res.rowcount)
+            return bool(_rowcount(res))
 
     def cancel(
         self, account_id: int, *, task_id: str | None = None, image_ids: Sequence[str] = ()
@@ -169,7 +174,7 @@ class SqlJobQueue:
                     state=JobState.CANCELLED.value, error="cancelled", finished_at=self._clock()
                 )
             )
-            return int(res.rowcount)
+            return _rowcount(res)
 
     def state(self, job_id: int) -> tuple[JobState, str]:
         with self._sessions.begin() as s:
