@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from imagewarden.api.app import ApiApp, _Raw
 from imagewarden.api.signing import tc3_sign_request
-from imagewarden.inventory.service import InventoryService
 from imagewarden.server import build_app
 
 DOCUMENTED = {
@@ -62,16 +61,12 @@ bodies = st.one_of(
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> tuple[ApiApp, str, str]:
-    from imagewarden.inventory.keys import KeyCipher
-    from imagewarden.store.engine import make_engine, make_sessionmaker
-    from imagewarden.store.migrate import upgrade
+    from imagewarden.server import open_runtime
 
     tmp: Path = tmp_path_factory.mktemp("fuzz")
-    engine = make_engine(f"sqlite:///{tmp / 'f.db'}")
-    upgrade(engine)
-    svc = InventoryService(make_sessionmaker(engine), KeyCipher.from_file(tmp / "k"))
-    sid, skey, _ = svc.create_key("fuzz")
-    return build_app(svc, rate_limits=False), sid, skey
+    rt = open_runtime(f"sqlite:///{tmp / 'f.db'}", tmp / "k")
+    sid, skey, _ = rt.service.create_key("fuzz")
+    return build_app(rt, rate_limits=False), sid, skey
 
 
 def check(payload: bytes) -> dict[str, Any]:

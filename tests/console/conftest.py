@@ -5,29 +5,21 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from imagewarden.inventory.keys import KeyCipher
 from imagewarden.inventory.models import (
     ComponentRecord,
     ScanOutcome,
     ScanStatus,
     VulnerabilityRecord,
 )
-from imagewarden.inventory.service import InventoryService
-from imagewarden.store.engine import make_engine, make_sessionmaker
-from imagewarden.store.migrate import upgrade
-from tests.e2e.conftest import Server, _start, free_port
+from tests.e2e.conftest import Server, _start
 from tests.e2e.sdk import common, report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,61 +36,13 @@ CHROMIUM_ARGS = [
 SCREENSHOTS_ENV = "IMAGEWARDEN_SCREENSHOTS"
 
 
-def _start_factory(db_url: str, tmp: Path) -> Iterator[Server]:
-    """uvicorn on ``tests.console.app_factory`` (ApiApp + console_routes) over the same store."""
-    key_file = tmp / "server.key"
-    engine = make_engine(db_url)
-    upgrade(engine)
-    service = InventoryService(
-        make_sessionmaker(engine), KeyCipher.from_file(key_file), key_cache_ttl=0
-    )
-    port = free_port()
-    log = tmp / "console-server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEWARDEN_")}
-    env.update(IMAGEWARDEN_DB=db_url, IMAGEWARDEN_KEY_FILE=str(key_file))
-    env["IMAGEWARDEN_RATE_LIMITS"] = "1"
-    cmd = [sys.executable, "-m", "uvicorn", "tests.console.app_factory:create_app", "--factory"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/console", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"console server did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield Server(f"127.0.0.1:{port}", db_url, key_file, service, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``imagewarden serve`` when it serves /console already, else the test factory."""
+    """``imagewarden serve`` on a fresh SQLite store (it serves /console)."""
     if not CHROMIUM.exists():
         pytest.skip(f"Debian's Chromium is not installed ({CHROMIUM}): apt-get install -y chromium")
     tmp = tmp_path_factory.mktemp("console-server")
-    db_url = f"sqlite:///{tmp / 'iw.db'}"
-    real = _start(db_url, tmp)
-    server = next(real)
-    if httpx.get(f"http://{server.endpoint}/console", timeout=5).status_code == 200:
-        try:
-            yield server
-        finally:
-            real.close()
-        return
-    real.close()  # not wired into server.py yet
-    yield from _start_factory(db_url, tmp)
+    yield from _start(f"sqlite:///{tmp / 'iw.db'}", tmp)
 
 
 # --- seed data: clearly fictitious images (registry.example), three hosts, some scanned -------

@@ -25,7 +25,13 @@ URLLIB3 = "Metadata-Version: 2.1\nName: urllib3\nVersion: 1.26.16\n"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "imagewarden", *args], capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "imagewarden", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_scan_results_reach_describe_asset_image_list(server: Server, tmp_path: Path) -> None:
@@ -55,7 +61,10 @@ def test_scan_results_reach_describe_asset_image_list(server: Server, tmp_path: 
     assert row.VulCnt == 2 and row.MediumLevelVulCnt == 1 and row.RecommendedFix is True
     assert (row.HostCnt, row.ContainerCnt) == (0, 0)  # known from its bytes, no host reports it yet
     assert row.ScanError == "" and row.ScanVulError == ""
-    found = list_images(tcss(server.endpoint, sid, skey), Filters=[{"Name": "SecurityRisk", "Values": ["MediumLevelVul"]}])
+    found = list_images(
+        tcss(server.endpoint, sid, skey),
+        Filters=[{"Name": "SecurityRisk", "Values": ["MediumLevelVul"]}],
+    )
     assert found.TotalCount == 1
 
 

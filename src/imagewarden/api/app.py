@@ -24,7 +24,12 @@ from imagewarden.api.errors import ApiError, Lang, pick_language
 from imagewarden.api.params import COMMON_V1_PARAMS, decode_form, decode_json
 from imagewarden.api.ratelimit import SlidingWindowLimiter
 from imagewarden.api.registry import Action, ActionRegistry, RequestContext
-from imagewarden.inventory.errors import InvalidFilterError, NotFoundError, StoreUnavailableError
+from imagewarden.inventory.errors import (
+    AlreadyScanningError,
+    InvalidFilterError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 
 __all__ = ["ApiApp", "ApiSettings"]
 
@@ -89,6 +94,7 @@ class ApiApp:
         clock: Callable[[], float] = time.time,
         limiter: SlidingWindowLimiter | None = None,
         extra_routes: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] | None = None,
+        lifespan: tuple[Callable[[], None], Callable[[], None]] | None = None,
     ) -> None:
         self.registry = registry
         self.credentials = credentials
@@ -96,6 +102,7 @@ class ApiApp:
         self.clock = clock
         self.limiter = limiter or SlidingWindowLimiter()
         self.extra_routes = extra_routes or {}
+        self.lifespan = lifespan
         self._encoder = msgspec.json.Encoder()
 
     # --- ASGI ----------------------------------------------------------------------------------
@@ -150,8 +157,12 @@ class ApiApp:
         while True:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
+                if self.lifespan is not None:
+                    await anyio.to_thread.run_sync(self.lifespan[0])
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
+                if self.lifespan is not None:
+                    await anyio.to_thread.run_sync(self.lifespan[1])
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -282,6 +293,12 @@ class ApiApp:
             raise ApiError.invalid_value(exc.parameter, exc.detail) from None
         except NotFoundError as exc:
             raise ApiError.resource_not_found(str(exc)) from None
+        except AlreadyScanningError:
+            raise ApiError(
+                "FailedOperation.ErrAlreadyScanning",
+                "A scan task of this account is still running; stop it or wait for it to end.",
+                "当前账号已有正在进行的扫描任务，请等待其结束或先停止它。",
+            ) from None
         return self._encoder.encode(response), action.name, lang
 
     def _action(self, caller: Caller) -> Action[Any, Any]:

@@ -82,8 +82,14 @@ def serve(
         ),
     ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+    scan_workers: Annotated[
+        int, typer.Option("--scan-workers", help="scan worker threads per server process (0: none)")
+    ] = 1,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="per-layer analysis cache for scans")
+    ] = None,
 ) -> None:
-    """Serve the TCSS-compatible API on http://HOST:PORT/."""
+    """Serve the TCSS-compatible API on http://HOST:PORT/ (and run scan tasks)."""
     import uvicorn
 
     from imagewarden.cli import serve as serve_mod
@@ -96,6 +102,9 @@ def serve(
     os.environ[serve_mod.ENV_DB] = settings.db_url
     os.environ[serve_mod.ENV_KEY] = str(settings.key_file.resolve())
     os.environ[serve_mod.ENV_RATE] = "1" if settings.rate_limits else "0"
+    os.environ[serve_mod.ENV_SCAN_WORKERS] = str(max(0, scan_workers))
+    if cache_dir is not None:
+        os.environ[serve_mod.ENV_CACHE] = str(cache_dir.resolve())
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -212,6 +221,65 @@ def images_untrust(
     console.print(f"untrusted {n} image(s)")
 
 
+def _register_sources(
+    rt: Runtime, account_id: int, sources: list[str]
+) -> tuple[list[tuple[str, str]], int]:
+    """Read each source's manifest and config and add the image to the inventory with its
+    source recorded; returns the (source, image ID) pairs and how many sources failed."""
+    from imagewarden.inventory.models import ImageReport, parse_time
+    from imagewarden.scan.errors import ScanError
+    from imagewarden.scan.source import open_source
+
+    out: list[tuple[str, str]] = []
+    failed = 0
+    for ref in sources:
+        try:
+            src = open_source(ref)
+            try:
+                manifest, config = src.manifest(), src.config()
+                size = sum(layer.size for layer in src.layers())
+            finally:
+                src.close()
+            created = parse_time(config.created, "created") if config.created else None
+        except (ScanError, InventoryError) as exc:
+            err_console.print(f"[red]{ref}: {exc}[/red]")
+            failed += 1
+            continue
+        report = ImageReport(
+            image_id=config.digest,
+            repo_tags=manifest.repo_tags,
+            repo_digests=manifest.repo_digests,
+            size=size,
+            create_time=created,
+            architecture=config.architecture,
+        )
+        rt.service.register_image(account_id, report, ref)
+        out.append((ref, config.digest))
+    return out, failed
+
+
+@images_app.command("add")
+def images_add(
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="oci:DIR, oci-archive:FILE, docker-archive:FILE or registry:HOST/REPO:TAG"
+        ),
+    ],
+    account: AccountOpt = "default",
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Add images to ACCOUNT's inventory with their source, without scanning them now
+    (CreateAssetImageScanTask scans them later). Exit 1 if a source cannot be read."""
+    rt = _runtime(db, key_file)
+    added, failed = _register_sources(rt, rt.service.account_id(account), sources)
+    for ref, image_id in added:
+        console.print(f"added {image_id} from {ref}")
+    if failed:
+        raise typer.Exit(1)
+
+
 @images_app.command("scan")
 def images_scan(
     sources: Annotated[
@@ -236,48 +304,22 @@ def images_scan(
     Each image is added to the inventory if no host reported it yet (HostCnt 0), with the
     source recorded so it can be scanned again. Exit 1 if any image could not be scanned.
     """
-    from imagewarden.inventory.models import ImageReport, parse_time
     from imagewarden.inventory.service import utcnow
     from imagewarden.jobs.models import JobState, ScanRequest
     from imagewarden.jobs.scanning import ScannerConfig, make_scan_fn
     from imagewarden.jobs.worker import InventoryHooks, Worker
     from imagewarden.scan.cache import DirLayerCache
-    from imagewarden.scan.errors import ScanError
-    from imagewarden.scan.source import open_source
-    from imagewarden.store.engine import make_sessionmaker
-    from imagewarden.store.jobs import SqlJobQueue
     from imagewarden.vulndb import detector_for
 
     rt = _runtime(db, key_file)
     svc = rt.service
     acct = svc.account_id(account)
-    queue = SqlJobQueue(make_sessionmaker(rt.engine), utcnow)
+    queue = rt.queue
+    registered, failed = _register_sources(rt, acct, sources)
     jobs: dict[int, str] = {}
-    failed = 0
-    for ref in sources:
-        try:
-            src = open_source(ref)
-            try:
-                manifest, config = src.manifest(), src.config()
-                size = sum(layer.size for layer in src.layers())
-            finally:
-                src.close()
-            created = parse_time(config.created, "created") if config.created else None
-        except (ScanError, InventoryError) as exc:
-            err_console.print(f"[red]{ref}: {exc}[/red]")
-            failed += 1
-            continue
-        report = ImageReport(
-            image_id=config.digest,
-            repo_tags=manifest.repo_tags,
-            repo_digests=manifest.repo_digests,
-            size=size,
-            create_time=created,
-            architecture=config.architecture,
-        )
-        svc.register_image(acct, report, ref)
-        (job_id,) = queue.enqueue([ScanRequest(acct, config.digest, ref)])
-        jobs[job_id] = config.digest
+    for ref, image_id in registered:
+        (job_id,) = queue.enqueue([ScanRequest(acct, image_id, ref)])
+        jobs[job_id] = image_id
     scan_fn = make_scan_fn(
         ScannerConfig(
             detectors=(

@@ -11,8 +11,16 @@ from imagewarden.server import build_app, open_runtime
 ENV_DB = "IMAGEWARDEN_DB"
 ENV_KEY = "IMAGEWARDEN_KEY_FILE"
 ENV_RATE = "IMAGEWARDEN_RATE_LIMITS"
+ENV_SCAN_WORKERS = "IMAGEWARDEN_SCAN_WORKERS"
+ENV_CACHE = "IMAGEWARDEN_CACHE_DIR"
 
 
 def create_app() -> ApiApp:
     rt = open_runtime(os.environ[ENV_DB], Path(os.environ[ENV_KEY]), migrate=False)
-    return build_app(rt.service, rate_limits=os.environ.get(ENV_RATE, "1") == "1")
+    cache = os.environ.get(ENV_CACHE)
+    return build_app(
+        rt,
+        rate_limits=os.environ.get(ENV_RATE, "1") == "1",
+        scan_workers=int(os.environ.get(ENV_SCAN_WORKERS, "1")),
+        cache_dir=Path(cache) if cache else None,
+    )

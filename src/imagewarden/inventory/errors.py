@@ -10,6 +10,7 @@ InventoryError
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyScanningError",
     "InvalidFilterError",
     "InvalidInputError",
     "InventoryError",
@@ -39,3 +40,7 @@ class NotFoundError(InventoryError):
 
 class StoreUnavailableError(InventoryError):
     pass
+
+
+class AlreadyScanningError(InventoryError):
+    """A scan task of this account is still running (FailedOperation.ErrAlreadyScanning)."""

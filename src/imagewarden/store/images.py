@@ -30,7 +30,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    exists,
     false,
     func,
     or_,
@@ -190,11 +189,10 @@ def _condition(account_id: int, clause: FilterClause) -> ColumnElement[bool]:
     vals = clause.values
     if clause.kind is FilterKind.IMAGE_NAME:
         if clause.exact:
-            return exists(
+            # driven from the (account_id, name) index of image_names, not probed per image
+            return Image.id.in_(
                 select(ImageName.image_pk).where(
-                    ImageName.image_pk == Image.id,
-                    ImageName.account_id == account_id,
-                    ImageName.name.in_(vals),
+                    ImageName.account_id == account_id, ImageName.name.in_(vals)
                 )
             )
         return or_(*(Image.names_search.like(f"%{_like_escape(v)}%", escape="\\") for v in vals))

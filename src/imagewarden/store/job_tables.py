@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagewarden.store.base import Base
 from imagewarden.store.tables import BigIntPk
 
-__all__ = ["ScanJobRow"]
+__all__ = ["ScanJobRow", "ScanTaskRow"]
 
 
 class ScanJobRow(Base):
@@ -37,3 +37,19 @@ class ScanJobRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ScanTaskRow(Base):
+    """A scan task (CreateAssetImageScanTask): a set of scan jobs started together."""
+
+    __tablename__ = "scan_tasks"
+    __table_args__ = (Index("ix_scan_tasks_account_created", "account_id", "created_at"),)
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    deadline: Mapped[datetime] = mapped_column(DateTime)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: images the task selected that have no readable source (they fail at once)
+    unscannable: Mapped[int] = mapped_column(Integer, default=0)
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -154,7 +154,12 @@ class SqlJobQueue:
             return bool(_rowcount(res))
 
     def cancel(
-        self, account_id: int, *, task_id: str | None = None, image_ids: Sequence[str] = ()
+        self,
+        account_id: int,
+        *,
+        task_id: str | None = None,
+        image_ids: Sequence[str] = (),
+        reason: str = "cancelled",
     ) -> int:
         conds = [
             ScanJobRow.account_id == account_id,
@@ -171,7 +176,7 @@ class SqlJobQueue:
                 update(ScanJobRow)
                 .where(*conds)
                 .values(
-                    state=JobState.CANCELLED.value, error="cancelled", finished_at=self._clock()
+                    state=JobState.CANCELLED.value, error=reason, finished_at=self._clock()
                 )
             )
             return _rowcount(res)

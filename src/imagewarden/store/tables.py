@@ -108,6 +108,22 @@ class Image(Base):
                 "is_authorized",
             )
         ),
+        # a ScanStatus filter on the default sort (CreateTime desc) pages on the index at any
+        # Offset; PostgreSQL needs the DESC NULLS LAST spelling to walk it (see below)
+        Index(
+            "ix_images_account_status_create",
+            "account_id",
+            "scan_status",
+            "create_time",
+            "image_id",
+        ).ddl_if(dialect="sqlite"),
+        Index(
+            "ix_images_account_status_create_desc",
+            "account_id",
+            "scan_status",
+            text("create_time DESC NULLS LAST"),
+            text("image_id DESC"),
+        ).ddl_if(dialect="postgresql"),
         # PostgreSQL cannot serve DESC NULLS LAST from the ascending index (SQLite can)
         *(
             Index(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagewarden.api.actions import host_reports, images
+from imagewarden.api.actions import host_reports, images, scan_tasks
 from imagewarden.api.registry import Action
 from imagewarden.inventory.service import InventoryService
+from imagewarden.jobs.tasks import TaskService
 
 __all__ = ["all_actions"]
 
 
-def all_actions(service: InventoryService) -> tuple[Action[Any, Any], ...]:
-    return (*images.actions(service), *host_reports.actions(service))
+def all_actions(service: InventoryService, tasks: TaskService) -> tuple[Action[Any, Any], ...]:
+    return (*images.actions(service), *host_reports.actions(service), *scan_tasks.actions(tasks))

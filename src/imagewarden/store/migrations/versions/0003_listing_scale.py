@@ -1,5 +1,7 @@
 """Listing at scale: sort indexes, per-account filter counts, trigram name search.
 
+- ``(account_id, scan_status, create_time, image_id)``: ScanStatus filters on the default
+  sort page on the index at any Offset.
 - One ``(account_id, <sort column>, image_id)`` index per sortable column, so every ``By``
   in either order walks an index instead of sorting the account (PostgreSQL also gets a
   ``DESC NULLS LAST`` twin for the two nullable columns, which the ascending index cannot
@@ -155,6 +157,17 @@ def upgrade() -> None:
     for col in SORT_COLUMNS:
         op.create_index(f"ix_images_account_{col}", "images", ["account_id", col, "image_id"])
     if pg:
+        op.execute(
+            "CREATE INDEX ix_images_account_status_create_desc ON images "
+            "(account_id, scan_status, create_time DESC NULLS LAST, image_id DESC)"
+        )
+    else:
+        op.create_index(
+            "ix_images_account_status_create",
+            "images",
+            ["account_id", "scan_status", "create_time", "image_id"],
+        )
+    if pg:
         for col in ("create_time", "scan_time"):
             op.execute(
                 f"CREATE INDEX ix_images_account_{col}_desc ON images "
@@ -211,5 +224,6 @@ def downgrade() -> None:
         for col in ("create_time", "scan_time"):
             op.execute(f"DROP INDEX IF EXISTS ix_images_account_{col}_desc")
     op.drop_table("image_counts")
+    op.execute("DROP INDEX IF EXISTS ix_images_account_status_create" + ("_desc" if pg else ""))
     for col in SORT_COLUMNS:
         op.drop_index(f"ix_images_account_{col}", table_name="images")
