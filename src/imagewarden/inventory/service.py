@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -26,6 +27,7 @@ from imagewarden.inventory.models import (
     ScanStatus,
     normalise_image_id,
 )
+from imagewarden.store import details as details_store
 from imagewarden.store import hosts as host_store
 from imagewarden.store import images as image_store
 from imagewarden.store import keys as key_store
@@ -229,6 +231,27 @@ class InventoryService:
         if ref is None:
             raise NotFoundError(f"no image {image_id} in this account")
         return ref
+
+    # --- drill-downs ----------------------------------------------------------------------------
+    def image_vulnerabilities(self, account_id: int, image_id: str) -> list[dict[str, Any]]:
+        with self._tx() as s:
+            pk = details_store.image_pk(s, account_id, image_id)
+            if pk is None:
+                raise NotFoundError(f"no image {image_id} in this account")
+            return details_store.image_vulnerabilities(s, pk)
+
+    def image_components(self, account_id: int, image_id: str) -> list[dict[str, Any]]:
+        with self._tx() as s:
+            pk = details_store.image_pk(s, account_id, image_id)
+            if pk is None:
+                raise NotFoundError(f"no image {image_id} in this account")
+            return details_store.image_components(s, pk)
+
+    def image_hosts(
+        self, account_id: int, image_ids: Sequence[str], host_ids: Sequence[str]
+    ) -> list[tuple[str, str]]:
+        with self._tx() as s:
+            return details_store.image_hosts(s, account_id, image_ids, host_ids)
 
     # --- scan results -------------------------------------------------------------------------
     def mark_scanning(self, account_id: int, image_id: str) -> str | None:

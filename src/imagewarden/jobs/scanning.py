@@ -71,6 +71,9 @@ def outcome_from_report(report: ScanReport, scan_time: datetime) -> ScanOutcome:
                     ("path", f.component_path),
                     ("purl", f.component_purl),
                     ("match", f"{f.match.kind}: {f.match.searched_by} {f.match.found}"),
+                    ("references", "\n".join(f.references)),
+                    ("published", f.published or ""),
+                    ("description", f.description),
                 ),
             )
             for f in outcome.findings
