@@ -175,9 +175,7 @@ class SqlJobQueue:
             res = s.execute(
                 update(ScanJobRow)
                 .where(*conds)
-                .values(
-                    state=JobState.CANCELLED.value, error=reason, finished_at=self._clock()
-                )
+                .values(state=JobState.CANCELLED.value, error=reason, finished_at=self._clock())
             )
             return _rowcount(res)
 

@@ -28,7 +28,9 @@ def upgrade() -> None:
         sa.Column("stopped", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("task_id", name=op.f("pk_scan_tasks")),
     )
-    op.create_index("ix_scan_tasks_account_created", "scan_tasks", ["account_id", "created_at"], unique=False)
+    op.create_index(
+        "ix_scan_tasks_account_created", "scan_tasks", ["account_id", "created_at"], unique=False
+    )
 
 
 def downgrade() -> None:
