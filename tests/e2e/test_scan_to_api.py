@@ -134,7 +134,8 @@ def test_drill_downs_of_a_scanned_image(server: Server, tmp_path: Path) -> None:
     assert (urllib3["Component"], urllib3["Version"], urllib3["Level"]) == ("urllib3", "1.26.16", 2)
     assert urllib3["FixedVersions"] == "1.26.17" and urllib3["Tag"] == ["CanBeFixed"]
     assert (
-        urllib3["CVSSV3Desc"].startswith("CVSS:3.1/") and abs(urllib3["CVSSV3Score"] - float(CVSS3(urllib3["CVSSV3Desc"]).base_score)) < 0.05
+        urllib3["CVSSV3Desc"].startswith("CVSS:3.1/")
+        and abs(urllib3["CVSSV3Score"] - float(CVSS3(urllib3["CVSSV3Desc"]).base_score)) < 0.05
     )
     assert (
         vulns["List"][0]["CVEID"] == "CVE-2023-43804"
@@ -182,3 +183,35 @@ def test_drill_downs_of_a_scanned_image(server: Server, tmp_path: Path) -> None:
             assert exc.code == code, (body, exc.code)
         else:
             raise AssertionError(f"{body} was accepted")
+
+
+def test_rematch_after_a_database_update(server: Server, tmp_path: Path) -> None:
+    """Scan with only the Debian advisories known, import the GHSA ones, re-match: the
+    urllib3 finding appears without the image being read again (its layout is deleted)."""
+    import shutil
+
+    account = f"rematch-{uuid.uuid4().hex[:8]}"
+    sid, skey, _ = server.service.create_key(account)
+    image = make_image(
+        [
+            {"etc/os-release": OS_RELEASE, "var/lib/dpkg/status": STATUS},
+            {"usr/lib/python3/dist-packages/urllib3-1.26.16.dist-info/METADATA": URLLIB3},
+        ]
+    )
+    layout = write_oci_layout(tmp_path / "app", [("app.example/web:2.0", image)])
+    fresh_db = f"sqlite:///{tmp_path / 'advisories.db'}"
+    assert run("db", "upgrade", "--db", fresh_db, "--key-file", str(tmp_path / "k")).returncode == 0
+    assert run("db", "import", str(OSV / "debian"), "--db", fresh_db).returncode == 0
+    db = ["--db", server.db_url, "--key-file", str(server.key_file)]
+    out = run("images", "scan", f"oci:{layout}", "--account", account, "--vulndb", fresh_db, *db)
+    assert out.returncode == 0, out.stdout + out.stderr
+    before = list_images(tcss(server.endpoint, sid, skey)).List[0]
+    assert before.VulCnt == 1 and before.MediumLevelVulCnt == 0
+
+    shutil.rmtree(layout)  # re-matching never reads the image
+    assert run("db", "import", str(OSV / "ghsa"), "--db", fresh_db).returncode == 0
+    out = run("db", "rematch", "--vulndb", fresh_db, "--account", account, *db)
+    assert out.returncode == 0 and "re-matched" in out.stdout, out.stdout + out.stderr
+    after = list_images(tcss(server.endpoint, sid, skey)).List[0]
+    assert after.VulCnt == 2 and after.MediumLevelVulCnt == 1 and after.ComponentCnt == 3
+    assert after.ScanTime >= before.ScanTime and after.ScanStatus == "SCANNED"

@@ -183,6 +183,38 @@ def db_upgrade(db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
     console.print("schema is up to date")
 
 
+@db_app.command("rematch")
+def db_rematch(
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+    vulndb: Annotated[
+        str | None, typer.Option("--vulndb", help="database holding the advisories (default: --db)")
+    ] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="only this account (default: all)")
+    ] = None,
+) -> None:
+    """Match every finished scan's stored components against the current advisories again
+    (after `db import`), without reading any image: new findings, counts and ScanTime."""
+    from imagewarden.inventory.service import utcnow
+    from imagewarden.jobs.rematch import rematch
+    from imagewarden.scan.detect.vulns import VulnerabilityDetector
+    from imagewarden.vulndb import open_store
+    from imagewarden.vulndb.cache import MemoIndex
+
+    rt = _runtime(db, key_file)
+    index, _ = open_store(vulndb or rt.db_url)
+    acct = None if account is None else rt.service.account_id(account)
+    out = rematch(
+        rt.service,
+        VulnerabilityDetector(MemoIndex(index, known=index.keys())),
+        utcnow,
+        account_id=acct,
+    )
+    rate = out.images / out.seconds if out.seconds else 0.0
+    console.print(f"re-matched {out.images} image(s) in {out.seconds:.2f} s ({rate:.0f} images/s)")
+
+
 def _images_account(rt: Runtime, account: str) -> int:
     return rt.service.account_id(account)
 

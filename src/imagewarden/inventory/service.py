@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from imagewarden.inventory.errors import InvalidInputError, NotFoundError, StoreUnavailableError
 from imagewarden.inventory.keys import KeyCipher, new_secret_id, new_secret_key
 from imagewarden.inventory.models import (
+    ComponentRecord,
     HostSnapshot,
     ImageQuery,
     ImageReport,
@@ -25,6 +26,7 @@ from imagewarden.inventory.models import (
     ReportOutcome,
     ScanOutcome,
     ScanStatus,
+    VulnerabilityRecord,
     normalise_image_id,
 )
 from imagewarden.store import details as details_store
@@ -34,7 +36,14 @@ from imagewarden.store import keys as key_store
 from imagewarden.store import scanned as scanned_store
 from imagewarden.store.tables import Image, ImageComponent, ImageName, ImageVulnerability
 
-__all__ = ["Credential", "InventoryService", "KeyInfo", "utcnow"]
+__all__ = [
+    "Credential",
+    "InventoryService",
+    "KeyInfo",
+    "severity_counts",
+    "utcnow",
+    "vulnerability_row",
+]
 
 log = logging.getLogger("imagewarden.inventory")
 
@@ -42,6 +51,31 @@ log = logging.getLogger("imagewarden.inventory")
 def utcnow() -> datetime:
     """Naive UTC now (the store keeps naive UTC)."""
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def vulnerability_row(v: VulnerabilityRecord) -> dict[str, Any]:
+    return {
+        "advisory_id": v.advisory_id,
+        "cve_id": v.cve_id,
+        "component": v.component,
+        "version": v.version,
+        "component_type": v.component_type,
+        "severity": v.severity,
+        "cvss_score": v.cvss_score,
+        "cvss_vector": v.cvss_vector,
+        "fixed_versions": list(v.fixed_versions),
+        "summary": v.summary,
+        "detail": dict(v.detail),
+    }
+
+
+def severity_counts(vulns: Sequence[VulnerabilityRecord]) -> dict[str, int]:
+    out = {"critical_cnt": 0, "high_cnt": 0, "medium_cnt": 0, "low_cnt": 0}
+    for v in vulns:
+        key = f"{v.severity.lower()}_cnt"
+        if key in out:
+            out[key] += 1
+    return out
 
 
 @dataclass(frozen=True)
@@ -253,6 +287,60 @@ class InventoryService:
         with self._tx() as s:
             return details_store.image_hosts(s, account_id, image_ids, host_ids)
 
+    # --- re-matching ------------------------------------------------------------------------------
+    def scanned_batches(
+        self, batch: int = 500, account_id: int | None = None
+    ) -> Iterator[list[tuple[int, str, str, tuple[ComponentRecord, ...]]]]:
+        """Finished scans, in batches: (image pk, image ID, OsName, components)."""
+        after = 0
+        while True:
+            with self._tx() as s:
+                rows = details_store.scanned_batch(s, after, batch, account_id)
+                if not rows:
+                    return
+                comps = details_store.components_of(s, [r[0] for r in rows])
+            after = rows[-1][0]
+            yield [
+                (
+                    pk,
+                    image_id,
+                    os_name,
+                    tuple(
+                        ComponentRecord(
+                            c.name,
+                            c.version,
+                            c.type,
+                            c.path,
+                            c.purl,
+                            c.source_name,
+                            c.source_version,
+                            c.layer,
+                        )
+                        for c in comps[pk]
+                    ),
+                )
+                for pk, _acct, image_id, os_name in rows
+            ]
+
+    def replace_vulnerabilities(
+        self,
+        results: Sequence[tuple[int, tuple[VulnerabilityRecord, ...], str]],
+        scan_time: datetime,
+    ) -> None:
+        """New findings for already-scanned images (by pk): (pk, findings, vul_error)."""
+        with self._tx() as s:
+            for pk, vulns, vul_error in results:
+                values: dict[str, Any] = {
+                    "scan_time": scan_time,
+                    "scan_vul_error": vul_error,
+                    "vul_cnt": 0 if vul_error else len(vulns),
+                    "recommended_fix": any(v.fixed_versions for v in vulns),
+                    **severity_counts(vulns),
+                }
+                details_store.replace_vulnerabilities(
+                    s, pk, [vulnerability_row(v) for v in vulns], values
+                )
+
     # --- scan results -------------------------------------------------------------------------
     def mark_scanning(self, account_id: int, image_id: str) -> str | None:
         """Set SCANNING; returns the status it had (``None`` if the image is unknown)."""
@@ -306,11 +394,8 @@ class InventoryService:
             s.execute(delete(ImageComponent).where(ImageComponent.image_pk == pk))
             s.execute(delete(ImageVulnerability).where(ImageVulnerability.image_pk == pk))
             failed = outcome.status is ScanStatus.SCAN_ERR
-            sev = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0}
+            sev = severity_counts(outcome.vulnerabilities)
             if not failed:
-                for v in outcome.vulnerabilities:
-                    if v.severity in sev:
-                        sev[v.severity] += 1
                 if outcome.components:
                     s.execute(
                         insert(ImageComponent),
@@ -332,23 +417,7 @@ class InventoryService:
                 if outcome.vulnerabilities:
                     s.execute(
                         insert(ImageVulnerability),
-                        [
-                            {
-                                "image_pk": pk,
-                                "advisory_id": v.advisory_id,
-                                "cve_id": v.cve_id,
-                                "component": v.component,
-                                "version": v.version,
-                                "component_type": v.component_type,
-                                "severity": v.severity,
-                                "cvss_score": v.cvss_score,
-                                "cvss_vector": v.cvss_vector,
-                                "fixed_versions": list(v.fixed_versions),
-                                "summary": v.summary,
-                                "detail": dict(v.detail),
-                            }
-                            for v in outcome.vulnerabilities
-                        ],
+                        [{"image_pk": pk, **vulnerability_row(v)} for v in outcome.vulnerabilities],
                     )
             values: dict[str, object] = {
                 "scan_status": outcome.status.value,
@@ -359,10 +428,10 @@ class InventoryService:
                 "scan_risk_error": outcome.risk_error,
                 "component_cnt": 0 if failed else len(outcome.components),
                 "vul_cnt": 0 if failed or outcome.vul_error else len(outcome.vulnerabilities),
-                "critical_cnt": 0 if failed else sev["CRITICAL"],
-                "high_cnt": 0 if failed else sev["HIGH"],
-                "medium_cnt": 0 if failed else sev["MEDIUM"],
-                "low_cnt": 0 if failed else sev["LOW"],
+                "critical_cnt": 0 if failed else sev["critical_cnt"],
+                "high_cnt": 0 if failed else sev["high_cnt"],
+                "medium_cnt": 0 if failed else sev["medium_cnt"],
+                "low_cnt": 0 if failed else sev["low_cnt"],
                 "virus_cnt": 0 if failed else outcome.virus_cnt,
                 "risk_cnt": 0 if failed else outcome.risk_cnt,
                 "recommended_fix": (not failed)

@@ -21,14 +21,19 @@ from imagewarden.jobs.worker import CancelToken, ScanFn
 from imagewarden.scan.analyzer.base import Analyzer
 from imagewarden.scan.analyzer.registry import DEFAULT_ANALYZERS
 from imagewarden.scan.cache import LayerCache
-from imagewarden.scan.detect.base import Detector, FindingCategory
+from imagewarden.scan.detect.base import (
+    Detector,
+    DetectorOutcome,
+    FindingCategory,
+    VulnerabilityFinding,
+)
 from imagewarden.scan.errors import ScanError
 from imagewarden.scan.model import ScanReport
 from imagewarden.scan.pipeline import scan_image
 from imagewarden.scan.source import open_source
 from imagewarden.scan.walker import DEFAULT_LIMITS, WalkLimits
 
-__all__ = ["ScannerConfig", "make_scan_fn", "outcome_from_report"]
+__all__ = ["ScannerConfig", "make_scan_fn", "outcome_from_report", "vulnerability_records"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,34 @@ _CATEGORY_OF = {
 }
 
 
+def vulnerability_records(outcome: DetectorOutcome) -> tuple[VulnerabilityRecord, ...]:
+    """The inventory's records of a VULN detector outcome's findings."""
+    return tuple(
+        VulnerabilityRecord(
+            advisory_id=f.id,
+            cve_id=f.cve_id,
+            component=f.component_name,
+            version=f.component_version,
+            component_type=f.component_type,
+            severity=f.severity.value,
+            cvss_score=f.cvss_score,
+            cvss_vector=f.cvss_vector,
+            fixed_versions=f.fixed_versions,
+            summary=f.summary,
+            detail=(
+                ("path", f.component_path),
+                ("purl", f.component_purl),
+                ("match", f"{f.match.kind}: {f.match.searched_by} {f.match.found}"),
+                ("references", "\n".join(f.references)),
+                ("published", f.published or ""),
+                ("description", f.description),
+            ),
+        )
+        for f in outcome.findings
+        if isinstance(f, VulnerabilityFinding)
+    )
+
+
 def outcome_from_report(report: ScanReport, scan_time: datetime) -> ScanOutcome:
     vul_error = ""
     vulns: list[VulnerabilityRecord] = []
@@ -55,29 +88,7 @@ def outcome_from_report(report: ScanReport, scan_time: datetime) -> ScanOutcome:
         if outcome.error:
             vul_error = outcome.error
             continue
-        vulns.extend(
-            VulnerabilityRecord(
-                advisory_id=f.id,
-                cve_id=f.cve_id,
-                component=f.component_name,
-                version=f.component_version,
-                component_type=f.component_type,
-                severity=f.severity.value,
-                cvss_score=f.cvss_score,
-                cvss_vector=f.cvss_vector,
-                fixed_versions=f.fixed_versions,
-                summary=f.summary,
-                detail=(
-                    ("path", f.component_path),
-                    ("purl", f.component_purl),
-                    ("match", f"{f.match.kind}: {f.match.searched_by} {f.match.found}"),
-                    ("references", "\n".join(f.references)),
-                    ("published", f.published or ""),
-                    ("description", f.description),
-                ),
-            )
-            for f in outcome.findings
-        )
+        vulns.extend(vulnerability_records(outcome))
     return ScanOutcome(
         image_id=report.image_id,
         status=ScanStatus.SCANNED,

@@ -287,6 +287,17 @@ class SqlAdvisoryIndex:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    def keys(self) -> set[tuple[str, str]]:
+        """Every (ecosystem, normalised name) that has a non-withdrawn advisory."""
+        stmt = (
+            select(_aff.c.ecosystem, _aff.c.name)
+            .join(_adv, _adv.c.id == _aff.c.advisory_id)
+            .where(_adv.c.withdrawn.is_(None))
+            .distinct()
+        )
+        with self._engine.connect() as conn:
+            return {(r[0], r[1]) for r in conn.execute(stmt)}
+
     def candidates(self, ecosystem: str, name: str) -> Iterable[Advisory]:
         stmt = (
             select(

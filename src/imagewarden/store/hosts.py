@@ -21,11 +21,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     Integer,
+    Table,
     bindparam,
     column,
     delete,
@@ -49,9 +50,12 @@ RUNNING = "running"
 NO_NAME = "<none>:<none>"
 _CHUNK = 500
 
-_I = Image.__table__.c
-_HI = HostImage.__table__.c
-_C = Container.__table__.c
+_IMAGES = cast(Table, Image.__table__)
+_HOST_IMAGES = cast(Table, HostImage.__table__)
+_CONTAINERS = cast(Table, Container.__table__)
+_I = _IMAGES.c
+_HI = _HOST_IMAGES.c
+_C = _CONTAINERS.c
 
 _FACTS = ("size", "create_time", "repo_digests", "os_name", "architecture")
 
@@ -66,7 +70,7 @@ def _insert_ignore(session: Session, table: type, rows: list[dict[str, object]])
         return
     dialect = session.get_bind().dialect.name
     mod = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(table).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    stmt = mod.insert(table).on_conflict_do_nothing()
     session.execute(stmt, rows)
 
 
@@ -211,7 +215,7 @@ def _update_facts(
             groups.setdefault(tuple(sorted(values)), []).append({"b_pk": pk, **values})
     for keys, params in groups.items():
         stmt = (
-            update(Image.__table__)
+            update(_IMAGES)
             .where(_I.id == bindparam("b_pk"))
             .values({k: bindparam(k) for k in keys})
         )
@@ -273,7 +277,7 @@ def apply_snapshot(
     ]
     if retagged:
         session.execute(
-            update(HostImage.__table__)
+            update(_HOST_IMAGES)
             .where(_HI.host_pk == bindparam("b_host"), _HI.image_pk == bindparam("b_image"))
             .values(repo_tags=bindparam("repo_tags")),
             retagged,
@@ -305,7 +309,7 @@ def apply_snapshot(
     ]
     if changed:
         session.execute(
-            update(Container.__table__)
+            update(_CONTAINERS)
             .where(_C.id == bindparam("b_id"))
             .values(
                 image_pk=bindparam("image_pk"), name=bindparam("name"), state=bindparam("state")
@@ -345,7 +349,7 @@ def apply_snapshot(
             deltas.append(d)
     if deltas and session.get_bind().dialect.name == "postgresql":
         # one UPDATE ... FROM (VALUES ...) instead of a statement per image
-        d = values(
+        moves = values(
             column("b_pk", BigInteger),
             column("dh", Integer),
             column("ds", Integer),
@@ -353,17 +357,17 @@ def apply_snapshot(
             name="d",
         ).data([(x["b_pk"], x["dh"], x["ds"], x["dc"]) for x in deltas])
         session.execute(
-            update(Image.__table__)
-            .where(_I.id == d.c.b_pk)
+            update(_IMAGES)
+            .where(_I.id == moves.c.b_pk)
             .values(
-                host_cnt=_I.host_cnt + d.c.dh,
-                super_node_cnt=_I.super_node_cnt + d.c.ds,
-                container_cnt=_I.container_cnt + d.c.dc,
+                host_cnt=_I.host_cnt + moves.c.dh,
+                super_node_cnt=_I.super_node_cnt + moves.c.ds,
+                container_cnt=_I.container_cnt + moves.c.dc,
             )
         )
     elif deltas:
         session.execute(
-            update(Image.__table__)
+            update(_IMAGES)
             .where(_I.id == bindparam("b_pk"))
             .values(
                 host_cnt=_I.host_cnt + bindparam("dh"),
@@ -496,7 +500,7 @@ def recompute_images(session: Session, image_pks: Sequence[int]) -> None:
             session.execute(insert(ImageName), new_names)
         for keys, params in groups.items():
             session.execute(
-                update(Image.__table__)
+                update(_IMAGES)
                 .where(_I.id == bindparam("b_pk"))
                 .values({k: bindparam(k) for k in keys}),
                 params,

@@ -17,7 +17,7 @@ How a page stays cheap on a million images (numbers in ``benchmarks/README.md``)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -237,7 +237,7 @@ def list_images(session: Session, account_id: int, query: ImageQuery) -> list[Im
     stmt = stmt.limit(query.limit)
     if query.offset < _DEFERRED_FROM:
         stmt = stmt.offset(query.offset)
-    return [ImageRow(*r) for r in session.execute(stmt)]
+    return [ImageRow(*cast(tuple[Any, ...], r)) for r in session.execute(stmt)]
 
 
 def _countable(query: ImageQuery) -> bool:
