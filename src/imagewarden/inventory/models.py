@@ -226,6 +226,44 @@ class VulnerabilityRecord:
 
 
 @dataclass(frozen=True)
+class VirusRecord:
+    """One malware finding of an image (DescribeAssetImageVirusList's ImageVirusInfo)."""
+
+    path: str
+    file_name: str
+    virus_name: str
+    risk_level: int  # 1 low .. 4 critical (drilldown.Level)
+    md5: str = ""
+    size: int = 0
+    tags: tuple[str, ...] = ()
+    desc: str = ""
+    solution: str = ""
+    engine: str = ""  # yara | hash | clamav
+    layer: str = ""
+
+
+@dataclass(frozen=True)
+class RiskRecord:
+    """One risk finding of an image: sensitive information in a file, the config or the
+    history (``kind`` "sensitive"), or a risky build step (``kind`` "build").
+
+    Never holds the secret itself: ``excerpt`` and ``instruction`` are redacted.
+    """
+
+    kind: str  # "sensitive" | "build"
+    rule_id: str
+    behavior: int
+    type: int
+    level: int  # 1 low .. 4 critical
+    desc: str
+    instruction: str = ""
+    path: str = ""
+    line: int = 0
+    excerpt: str = ""
+    layer: str = ""
+
+
+@dataclass(frozen=True)
 class ScanOutcome:
     """The result of scanning one image, as the inventory stores it.
 
@@ -246,3 +284,5 @@ class ScanOutcome:
     vulnerabilities: tuple[VulnerabilityRecord, ...] = ()
     virus_cnt: int = 0
     risk_cnt: int = 0
+    viruses: tuple[VirusRecord, ...] = ()
+    risks: tuple[RiskRecord, ...] = ()

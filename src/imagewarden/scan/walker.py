@@ -42,6 +42,9 @@ MiB = 1024 * KiB
 GiB = 1024 * MiB
 
 _CHUNK = 256 * KiB
+#: tarfile's read size in stream mode (its default, 10 KiB, costs one trip through the
+#: reader chain per 10 KiB skipped; larger sizes make tarfile copy its buffer per header)
+_TAR_BUFSIZE = 64 * KiB
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -236,11 +239,20 @@ class _LimitedTarStream(io.RawIOBase):
     """The uncompressed tar stream: hashed (diff_id), counted, ratio- and size-limited."""
 
     def __init__(
-        self, inner: io.RawIOBase, raw: _HashingReader, algorithm: str, limits: WalkLimits
+        self,
+        inner: io.RawIOBase,
+        raw: _HashingReader,
+        algorithm: str,
+        limits: WalkLimits,
+        *,
+        same_as_raw: bool = False,
     ):
         self._inner = inner
         self._raw = raw
-        self.hash = hashlib.new(algorithm)
+        # an uncompressed layer whose digests use the same algorithm: the tar stream *is*
+        # the blob, so the blob's hash is the diff_id hash (no second pass over the bytes)
+        self._own_hash = not same_as_raw
+        self.hash = hashlib.new(algorithm) if self._own_hash else raw.hash
         self.count = 0
         self._limits = limits
 
@@ -250,7 +262,8 @@ class _LimitedTarStream(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         data = self._inner.read(_CHUNK if size is None or size < 0 else size)
         if data:
-            self.hash.update(data)
+            if self._own_hash:
+                self.hash.update(data)
             self.count += len(data)
             lim = self._limits
             if self.count > lim.max_layer_bytes:
@@ -300,6 +313,7 @@ def _open_tar_stream(
         head = raw.read(8)
         peek = _PeekReader(head, raw)
         inner: io.RawIOBase
+        uncompressed = False
         if head.startswith(_GZIP_MAGIC):
             inner = _GzipReader(peek)
         elif head.startswith(_ZSTD_MAGIC):
@@ -309,7 +323,13 @@ def _open_tar_stream(
                 if head.startswith(magic):
                     raise LayerReadError(f"layer {layer.digest}: unsupported compression {label}")
             inner = peek
-        yield raw, _LimitedTarStream(inner, raw, diff_alg, limits)
+            uncompressed = True
+        yield (
+            raw,
+            _LimitedTarStream(
+                inner, raw, diff_alg, limits, same_as_raw=uncompressed and raw_alg == diff_alg
+            ),
+        )
     except OSError as exc:
         raise LayerReadError(f"layer {layer.digest}: read failed: {exc}") from exc
     finally:
@@ -333,7 +353,7 @@ def _iter_entries(
 ) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.TarFile]]:
     """Yield (normalised path, member, tar) for every entry, after the safety checks."""
     try:
-        tar = tarfile.open(fileobj=stream, mode="r|", errorlevel=2)
+        tar = tarfile.open(fileobj=stream, mode="r|", errorlevel=2, bufsize=_TAR_BUFSIZE)
     except tarfile.ReadError as exc:
         if stream.count == 0 or "empty file" in str(exc):
             return

@@ -12,6 +12,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import PurePosixPath
+
+    from imagewarden.scan.analyzer.base import FileInfo, LayerFile
     from imagewarden.scan.model import ImageContents, Unknown
 
 
@@ -67,10 +70,69 @@ class VulnerabilityFinding:
         return self.id
 
 
+@dataclass(frozen=True, order=True)
+class FileFinding:
+    """A finding in one file of the image: malware (MALWARE) or sensitive information (SECRET).
+
+    Produced by a ``ContentScanner`` while a layer is walked, cached with that layer's facts,
+    and dropped when an upper layer deletes (whiteout, opaque dir) or rewrites the path.
+    ``excerpt`` is redacted: the secret itself is never stored in a finding.
+    """
+
+    category: FindingCategory  # MALWARE | SECRET
+    rule_id: str  # "aws-access-key-id", "yara:EICAR_Test_File", "hash:sha256", "clamav"
+    title: str  # the VirusName for malware; a short human title for a secret
+    severity: Severity
+    path: str  # absolute path in the image: "/app/.env"
+    layer: str = ""  # diff_id of the layer that holds the file (the walker fills it)
+    line: int = 0  # 1-based line of a secret, 0 when not line-oriented
+    excerpt: str = ""  # redacted context; never the secret
+    md5: str = ""  # of the whole file (malware)
+    size: int = 0  # of the whole file
+    tags: tuple[str, ...] = ()
+    engine: str = ""  # "yara" | "hash" | "clamav" | "secrets"
+    description: str = ""
+    solution: str = ""
+
+
+@dataclass(frozen=True, order=True)
+class BuildRiskFinding:
+    """A risky build step or setting read from the image config and history (RISK)."""
+
+    rule_id: str  # "run-as-root", "curl-pipe-shell", ...
+    behavior: int  # TCSS ImageRiskInfo.Behavior code (documented in docs/detectors.md)
+    type: int  # TCSS ImageRiskInfo.Type code
+    level: int  # 1 low, 2 medium, 3 high, 4 critical
+    description: str
+    instruction: str  # the Dockerfile instruction it came from, secrets redacted
+
+
+Finding = VulnerabilityFinding | FileFinding | BuildRiskFinding
+
+
+class ContentScanner(Protocol):
+    """Looks at the bytes of regular files while a layer is walked (malware, secrets).
+
+    The walker asks ``wants`` with the file's metadata before reading it, reads wanted
+    files (bounded by the walk limits) and calls ``scan``; findings are cached with the
+    layer's facts, so ``fingerprint`` (code version + rule set digest) is part of the
+    layer cache key: change the rules and every layer is looked at again.
+    """
+
+    name: ClassVar[str]
+    category: ClassVar[FindingCategory]
+
+    def fingerprint(self) -> str: ...
+
+    def wants(self, path: PurePosixPath, info: FileInfo) -> bool: ...
+
+    def scan(self, file: LayerFile) -> tuple[FileFinding, ...]: ...
+
+
 @dataclass(frozen=True)
 class DetectorOutcome:
     category: FindingCategory
-    findings: tuple[VulnerabilityFinding, ...] = ()
+    findings: tuple[Finding, ...] = ()
     error: str | None = None
     #: what could not be decided (e.g. a version the ecosystem's scheme cannot parse):
     #: recorded, never silently dropped; sorted
