@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,7 +16,9 @@ from imagewarden import __version__
 from imagewarden.cli import agent_cmd, db_cmd, scan_cmd
 from imagewarden.cli.settings import Settings, resolve_db, resolve_key_file
 from imagewarden.inventory.errors import InventoryError
-from imagewarden.server import Runtime, open_runtime
+
+if TYPE_CHECKING:
+    from imagewarden.server import Runtime
 
 app = typer.Typer(
     help="imagewarden: container-image security inventory (TCSS API compatible)",
@@ -53,6 +55,10 @@ AccountOpt = Annotated[str, typer.Option("--account", help="account name")]
 
 
 def _runtime(db: str | None, key_file: Path | None) -> Runtime:
+    # the server stack (SQLAlchemy, the API) is imported on first use, so that commands
+    # which never touch the database (`scan`, `version`) start quickly
+    from imagewarden.server import open_runtime
+
     url = resolve_db(db)
     return open_runtime(url, resolve_key_file(key_file, url))
 

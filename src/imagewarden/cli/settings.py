@@ -6,14 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
-from imagewarden.store.engine import DEFAULT_URL
-
 __all__ = ["Settings", "resolve_db", "resolve_key_file"]
 
 
 def resolve_db(flag: str | None) -> str:
+    # imported here, not at the top: `imagewarden scan` never needs SQLAlchemy (start-up time)
+    from imagewarden.store.engine import DEFAULT_URL
+
     return flag or os.environ.get("IMAGEWARDEN_DB") or DEFAULT_URL
 
 
@@ -24,6 +23,8 @@ def resolve_key_file(flag: Path | None, db_url: str) -> Path:
     env = os.environ.get("IMAGEWARDEN_KEY_FILE")
     if env:
         return Path(env)
+    from sqlalchemy.engine import make_url
+
     url = make_url(db_url)
     if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
         return Path(url.database + ".key")
