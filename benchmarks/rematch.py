@@ -96,7 +96,13 @@ def main() -> None:
     print(f"components loaded (floor): {loaded} in {floor:.2f} s")
     print(
         f"rematch: {report.images} images in {report.seconds:.2f} s = {report.images / report.seconds:.0f} images/s; "
-        f"{report.seconds / floor:.1f}x the load-only floor; {memo.lookups} distinct index lookups"
+        f"{report.seconds / floor:.1f}x the load-only floor; {memo.lookups} distinct index lookups; "
+        f"{report.matched_sets} distinct matchable sets; findings changed on {report.changed}"
+    )
+    report = rematch(rt.service, VulnerabilityDetector(memo), lambda: datetime(2026, 2, 2))
+    print(
+        f"rematch again (nothing changed): {report.images} images in {report.seconds:.2f} s = "
+        f"{report.images / report.seconds:.0f} images/s; findings changed on {report.changed}"
     )
 
 

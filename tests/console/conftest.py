@@ -15,8 +15,10 @@ import pytest
 
 from imagewarden.inventory.models import (
     ComponentRecord,
+    RiskRecord,
     ScanOutcome,
     ScanStatus,
+    VirusRecord,
     VulnerabilityRecord,
 )
 from tests.e2e.conftest import Server, _start
@@ -97,6 +99,32 @@ def _vulns(k: int) -> tuple[str, ...]:
     return pattern if k % 6 else ()  # every sixth scanned image is clean
 
 
+def _virus(k: int) -> VirusRecord:
+    """A fictitious malware finding (the name says it is a test record)."""
+    return VirusRecord(
+        path=f"/opt/app{k}/bin/updater",
+        file_name="updater",
+        virus_name="Test.Linux.CoinMiner.A",
+        risk_level=4,
+        md5=hashlib.md5(f"console-e2e/{k}".encode()).hexdigest(),
+        size=48_213,
+        engine="hash",
+    )
+
+
+def _risk(k: int, n: int) -> RiskRecord:
+    """A fictitious risky build step."""
+    return RiskRecord(
+        kind="build",
+        rule_id=f"test-build-{n}",
+        behavior=1,
+        type=2,
+        level=2 + n % 2,
+        desc=f"build step {n} pipes a download into a shell (image {k})",
+        instruction="Download, verify a checksum, then run.",
+    )
+
+
 @pytest.fixture(scope="session")
 def seeded(console_server: Server) -> Seeded:
     account = "console-e2e"
@@ -168,8 +196,8 @@ def seeded(console_server: Server) -> Seeded:
                     )
                     for n, sev in enumerate(_vulns(k))
                 ),
-                virus_cnt=1 if k == 11 else 0,
-                risk_cnt=k % 4 if k % 5 == 0 else 0,
+                viruses=(_virus(k),) if k == 11 else (),
+                risks=tuple(_risk(k, n) for n in range(k % 4 if k % 5 == 0 else 0)),
             ),
         )
     for iid in order[30:32]:

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from tencentcloud.tcss.v20201101 import models
 
 from imagewarden.api.signing import tc3_sign_request
 from imagewarden.inventory.filters import build_image_query
 from imagewarden.inventory.models import ImageRow
 from tests.console.conftest import Seeded
+from tests.e2e.sdk import tcss
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +91,7 @@ def test_sign_in_shows_the_first_page_and_charts(page: Page, seeded: Seeded, sho
     assert re.fullmatch(r"[\d.]+ (kB|MB|GB)", cells.nth(2).inner_text())
     # findings of an image that was not scanned show as a dash, not a zero
     unscanned = page.locator("#rows tr:has(.status-not_scan)").first
-    expect(unscanned.locator("td.na")).to_have_text(["–"] * 6)
+    expect(unscanned.locator("td.na")).to_have_text(["–"] * 7)
     # scan status chart: one TotalCount query per status
     counts = {
         st: truth(seeded, [("ScanStatus", [st], False)], limit=1)[1]
@@ -143,7 +145,7 @@ def test_filters_match_the_api(page: Page, seeded: Seeded, shots: Path) -> None:
     page.get_by_label("Scan status", exact=True).select_option("SCANNED")
 
     page.get_by_label("Critical vulnerabilities").check()
-    page.get_by_label("Viruses").check()
+    page.get_by_label("Viruses", exact=True).check()
     filters = [
         ("ScanStatus", ["SCANNED"], False),
         ("SecurityRisk", ["CriticalLevelVul", "VirusCnt"], False),
@@ -227,8 +229,26 @@ def test_detail_drawer(page: Page, seeded: Seeded, shots: Path) -> None:
     expect(field("CriticalLevelVulCnt")).to_have_text(str(top.critical_level_vul_cnt))
     expect(field("HostCnt")).to_have_text(str(top.host_cnt))
     expect(field("ScanStatus")).to_have_text("Scanned")
-    expect(dialog).to_contain_text("DescribeAssetImageVulList")
+    expect(dialog.get_by_role("tab", name="Overview")).to_have_attribute("aria-selected", "true")
     expect(dialog.get_by_role("button", name="Close details")).to_be_focused()
+    # the vulnerabilities tab lists what DescribeAssetImageVulList answers, worst first
+    req = models.DescribeAssetImageVulListRequest()
+    req.ImageID = top.image_id
+    req.Limit = 100
+    req.By = "Level"
+    req.Order = "desc"
+    want = tcss(
+        seeded.server.endpoint, seeded.secret_id, seeded.secret_key
+    ).DescribeAssetImageVulList(req)
+    assert want.TotalCount == top.vul_cnt > 0
+    dialog.get_by_role("tab", name="Vulnerabilities").click()
+    panel = dialog.get_by_role("tabpanel", name="Vulnerabilities")
+    expect(panel.locator("tbody th[data-field=CVEID]")).to_have_text([v.CVEID for v in want.List])
+    expect(panel.locator("td[data-field=Level]").first).to_have_text("Critical")
+    dialog.get_by_role("tab", name="Hosts").click()
+    hosts = dialog.get_by_role("tabpanel", name="Hosts").locator("tbody th[data-field=HostID]")
+    expect(hosts).to_have_count(top.host_cnt)
+    dialog.get_by_role("tab", name="Vulnerabilities").click()
     page.screenshot(path=str(shots / "console-detail.png"))
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()

@@ -11,9 +11,11 @@ from imagewarden.inventory.filters import build_image_query
 from imagewarden.inventory.models import (
     ComponentRecord,
     ImageQuery,
+    RiskRecord,
     ScanOutcome,
     ScanStatus,
     SortField,
+    VirusRecord,
     VulnerabilityRecord,
 )
 from imagewarden.inventory.service import InventoryService
@@ -199,8 +201,13 @@ def _scan(
                 )
                 for i, s in enumerate(sevs)
             ),
-            virus_cnt=virus,
-            risk_cnt=risk,
+            viruses=tuple(
+                VirusRecord(f"/bin/v{i}", f"v{i}", "EICAR-Test-File", 3) for i in range(virus)
+            ),
+            risks=tuple(
+                RiskRecord("build", f"rule-{i}", 1, 2, 2, "curl piped into a shell")
+                for i in range(risk)
+            ),
         ),
     )
 

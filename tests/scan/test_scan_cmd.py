@@ -85,3 +85,41 @@ def test_exit_code_without_db_is_a_visible_note(app: typer.Typer, tmp_path: Path
     )
     assert res.exit_code == 0
     assert "without --db" in res.output
+
+
+def test_scanners_risk_json_and_table_never_show_secrets(app: typer.Typer, tmp_path: Path) -> None:
+    from tests.testdata.images.planted_secrets import SECRETS, secrets_image
+
+    planted = secrets_image()
+    write_oci_layout(tmp_path / "img", [("v1", planted.image)])
+    ref = f"oci:{tmp_path / 'img'}:v1"
+    res = CliRunner().invoke(app, ["scan", ref, "--scanners", "risk", "-f", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    by_cat = {o["category"]: o for o in doc["outcomes"]}
+    assert set(by_cat) == {"secret", "risk"}
+    got = {(f["rule_id"], f["path"], f["line"]) for f in by_cat["secret"]["findings"]}
+    assert got == planted.expected
+    assert {f["rule_id"] for f in by_cat["risk"]["findings"]} >= {"run-as-root", "secret-in-env"}
+    out = tmp_path / "table.txt"
+    table = CliRunner().invoke(app, ["scan", ref, "--scanners", "risk,vuln", "-o", str(out)])
+    assert table.exit_code == 0, table.output
+    rendered = out.read_text()
+    assert "/root/.ssh/id_ed25519" in rendered and "secret-in-env" in rendered
+    for text in (res.output, table.output, rendered):
+        assert not [s for s in SECRETS if s in text]
+    gated = CliRunner().invoke(app, ["scan", ref, "--scanners", "risk", "--exit-code", "4"])
+    assert gated.exit_code == 4
+
+
+def test_scanners_option_selects_categories(app: typer.Typer, tmp_path: Path) -> None:
+    write_oci_layout(tmp_path / "img", [("v1", make_image([BASE]))])
+    ref = f"oci:{tmp_path / 'img'}:v1"
+    res = CliRunner().invoke(app, ["scan", ref, "--scanners", "vuln", "-f", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["outcomes"] == []
+    assert CliRunner().invoke(app, ["scan", ref, "--scanners", "vuln,nope"]).exit_code == 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[rule]]\nid = 'x'\n")
+    res = CliRunner().invoke(app, ["scan", ref, "--secret-rules", str(bad)])
+    assert res.exit_code == 1 and "category is required" in res.output

@@ -59,6 +59,7 @@ class _Raw:
     headers: dict[str, str]
     query: str
     body: bytes
+    scheme: str = "http"
 
 
 class _TooLarge(Exception):
@@ -82,6 +83,12 @@ def _envelope_error(err: ApiError, lang: Lang, request_id: str) -> bytes:
             }
         }
     )
+
+
+def _base_url(raw: _Raw) -> str:
+    """tccli sends ``Host: http://127.0.0.1:8080`` (its endpoint string, scheme included)."""
+    host = raw.headers.get("host", "")
+    return host.rstrip("/") if "://" in host else f"{raw.scheme}://{host}"
 
 
 class ApiApp:
@@ -149,7 +156,7 @@ class ApiApp:
             too_large = ApiError.request_size_limit(big.limit)
             await self._send(send, 200, _envelope_error(too_large, lang, request_id), request_id)
             return
-        raw = _Raw(method, headers, query, body)
+        raw = _Raw(method, headers, query, body, scope.get("scheme", "http"))
         payload = await anyio.to_thread.run_sync(self.handle, raw, request_id)
         await self._send(send, 200, payload, request_id)
 
@@ -286,6 +293,7 @@ class ApiApp:
             caller.version,
             caller.region,
             lang,
+            _base_url(raw),
         )
         try:
             response = action.handler(request, ctx)

@@ -31,6 +31,8 @@ class RequestContext:
     version: str
     region: str | None
     language: Lang
+    #: "http://host:port" as the caller reached us (for URLs handed back, e.g. downloads)
+    base_url: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from imagewarden import __version__
-from imagewarden.cli import agent_cmd, db_cmd, scan_cmd
+from imagewarden.cli import agent_cmd, db_cmd, licences_cmd, rules, scan_cmd, worker_cmd
 from imagewarden.cli.settings import Settings, resolve_db, resolve_key_file
 from imagewarden.inventory.errors import InventoryError
 
@@ -34,6 +34,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(images_app, name="images")
 app.add_typer(demo_app, name="demo")
+app.add_typer(rules.app, name="rules")
+app.add_typer(licences_cmd.app, name="licences")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -94,6 +96,19 @@ def serve(
     cache_dir: Annotated[
         Path | None, typer.Option("--cache-dir", help="per-layer analysis cache for scans")
     ] = None,
+    rules_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules-dir",
+            help="operator YARA rules (`imagewarden rules add`); env IMAGEWARDEN_RULES_DIR",
+        ),
+    ] = None,
+    clamd: Annotated[
+        str | None,
+        typer.Option("--clamd", help="ClamAV daemon: unix:///PATH or tcp://HOST:PORT (optional)"),
+    ] = None,
+    queue: worker_cmd.QueueUrlOpt = None,
+    queue_name: worker_cmd.QueueNameOpt = worker_cmd.DEFAULT_QUEUE_NAME,
 ) -> None:
     """Serve the TCSS-compatible API on http://HOST:PORT/ (and run scan tasks)."""
     import uvicorn
@@ -109,8 +124,13 @@ def serve(
     os.environ[serve_mod.ENV_KEY] = str(settings.key_file.resolve())
     os.environ[serve_mod.ENV_RATE] = "1" if settings.rate_limits else "0"
     os.environ[serve_mod.ENV_SCAN_WORKERS] = str(max(0, scan_workers))
+    worker_cmd.export_queue(queue, queue_name)  # with a queue, `imagewarden worker`s scan
     if cache_dir is not None:
         os.environ[serve_mod.ENV_CACHE] = str(cache_dir.resolve())
+    if rules_dir is not None:
+        os.environ["IMAGEWARDEN_RULES_DIR"] = str(rules_dir.resolve())
+    if clamd:
+        os.environ[serve_mod.ENV_CLAMD] = clamd
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -182,6 +202,30 @@ def keys_disable(secret_id: str, db: DbOpt = None, key_file: KeyFileOpt = None) 
     console.print(f"disabled {secret_id}")
 
 
+@keys_app.command("rotate-server-key")
+def keys_rotate_server_key(db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
+    """Re-encrypt every API key with a new server key and delete the old one (see SECURITY.md)."""
+    from imagewarden.inventory.keys import KeyRotationError, rotate_server_key
+    from imagewarden.store.engine import make_sessionmaker
+
+    url = resolve_db(db)
+    path = resolve_key_file(key_file, url)
+    if not path.exists():
+        _fail(FileNotFoundError(f"server key file {path} does not exist"))
+    rt = _runtime(url, path)
+    try:
+        n = rotate_server_key(make_sessionmaker(rt.engine), path)
+    except KeyRotationError as exc:
+        _fail(exc)
+        return
+    finally:
+        rt.engine.dispose()
+    console.print(
+        f"re-encrypted {n} API key(s) with a new server key in {path}; the old key is gone "
+        "(running servers pick the new key up by themselves)"
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade(db: DbOpt = None, key_file: KeyFileOpt = None) -> None:
     """Create or migrate the schema (Alembic) to the latest revision."""
@@ -218,7 +262,10 @@ def db_rematch(
         account_id=acct,
     )
     rate = out.images / out.seconds if out.seconds else 0.0
-    console.print(f"re-matched {out.images} image(s) in {out.seconds:.2f} s ({rate:.0f} images/s)")
+    console.print(
+        f"re-matched {out.images} image(s) in {out.seconds:.2f} s ({rate:.0f} images/s); "
+        f"findings changed on {out.changed}"
+    )
 
 
 def _images_account(rt: Runtime, account: str) -> int:
@@ -336,18 +383,22 @@ def images_scan(
     cache_dir: Annotated[
         Path | None, typer.Option("--cache-dir", help="per-layer analysis cache")
     ] = None,
+    clamd: Annotated[
+        str | None,
+        typer.Option("--clamd", help="ClamAV daemon: unix:///PATH or tcp://HOST:PORT (optional)"),
+    ] = None,
 ) -> None:
     """Scan images and store the results in ACCOUNT's inventory (what DescribeAssetImageList shows).
 
     Each image is added to the inventory if no host reported it yet (HostCnt 0), with the
     source recorded so it can be scanned again. Exit 1 if any image could not be scanned.
     """
+    from imagewarden.cli.rules import resolve_rules_dir
     from imagewarden.inventory.service import utcnow
     from imagewarden.jobs.models import JobState, ScanRequest
-    from imagewarden.jobs.scanning import ScannerConfig, make_scan_fn
+    from imagewarden.jobs.scanning import make_scan_fn
     from imagewarden.jobs.worker import InventoryHooks, Worker
-    from imagewarden.scan.cache import DirLayerCache
-    from imagewarden.vulndb import detector_for
+    from imagewarden.server import scanner_config
 
     rt = _runtime(db, key_file)
     svc = rt.service
@@ -358,15 +409,14 @@ def images_scan(
     for ref, image_id in registered:
         (job_id,) = queue.enqueue([ScanRequest(acct, image_id, ref)])
         jobs[job_id] = image_id
-    scan_fn = make_scan_fn(
-        ScannerConfig(
-            detectors=(
-                detector_for(vulndb or rt.engine.url.render_as_string(hide_password=False)),
-            ),
-            cache=DirLayerCache(cache_dir) if cache_dir else None,
-        ),
-        utcnow,
+    config = scanner_config(
+        rt,
+        cache_dir=cache_dir,
+        rules_dir=resolve_rules_dir(None, db),
+        clamd=clamd,
+        vulndb_url=vulndb or rt.engine.url.render_as_string(hide_password=False),
     )
+    scan_fn = make_scan_fn(config, utcnow)
     worker = Worker(
         queue,
         scan_fn,
@@ -445,4 +495,6 @@ def demo_seed(
 
 scan_cmd.register(app)
 db_cmd.register(db_app)
+rules.register(db_app)
 agent_cmd.register(app)
+worker_cmd.register(app)

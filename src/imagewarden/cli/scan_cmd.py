@@ -1,8 +1,9 @@
 """``imagewarden scan SOURCE``: scan one image from an OCI layout, an archive or a registry.
 
-Wiring only: parse options, open the source, run ``scan_image``, render a report.
+Wiring only: parse options, build the detectors of the ``--scanners`` categories
+(``imagewarden.scan.detect.registry``), open the source, run ``scan_image``, render a report.
 Exit status: 0 on success; 1 when the scan fails (broken or unsafe image, bad options);
-``--exit-code N`` when a vulnerability of a ``--severity`` level is found.
+``--exit-code N`` when a vulnerability, malware or secret of a ``--severity`` level is found.
 """
 
 from __future__ import annotations
@@ -10,19 +11,47 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from imagewarden.scan.analyzer.base import Analyzer
 from imagewarden.scan.cache import LayerCache
-from imagewarden.scan.detect.base import Detector, FindingCategory, Severity
+from imagewarden.scan.detect.base import (
+    ContentScanner,
+    Detector,
+    FileFinding,
+    Severity,
+    VulnerabilityFinding,
+)
 from imagewarden.scan.errors import ScanError
 from imagewarden.scan.model import ScanReport
 from imagewarden.scan.source.base import ImageSource
 
 FORMATS = ("table", "json", "cyclonedx", "spdx", "sarif")
+
+
+def _malware_factory(rules_dir: Path | None, db: str | None, clamd: str | None) -> Any:
+    """The malware engine: shipped rules + the operator's rule directory (when it exists),
+    the hash blocklist of ``--db`` (when given) and clamd (when given)."""
+    import os
+
+    from imagewarden.scan.malware import malware_factory
+
+    if rules_dir is None and os.environ.get("IMAGEWARDEN_RULES_DIR"):
+        rules_dir = Path(os.environ["IMAGEWARDEN_RULES_DIR"])
+    hashes: Any = ()
+    if db is not None:
+        from imagewarden.store.engine import make_engine
+        from imagewarden.store.hashes import SqlHashStore
+
+        hashes = SqlHashStore(make_engine(db)).entries
+    return malware_factory(
+        rules_dirs=[rules_dir] if rules_dir is not None and rules_dir.is_dir() else [],
+        hashes=hashes,
+        clamd=clamd,
+    )
 
 
 def _render(report: ScanReport, fmt: str, output: Path | None) -> None:
@@ -74,12 +103,13 @@ def _parse_severities(text: str) -> frozenset[Severity]:
 
 
 def _gate(report: ScanReport, severities: frozenset[Severity]) -> int:
+    """Findings that trip ``--exit-code``: vulnerabilities, malware and secrets of a gated
+    severity (build risks have levels, not severities, and never gate)."""
     return sum(
         1
         for o in report.outcomes
-        if o.category is FindingCategory.VULN
         for f in o.findings
-        if f.severity in severities
+        if isinstance(f, VulnerabilityFinding | FileFinding) and f.severity in severities
     )
 
 
@@ -122,11 +152,39 @@ def register(app: typer.Typer) -> None:
         severity: Annotated[
             str, typer.Option("--severity", help="severities that trigger --exit-code")
         ] = "CRITICAL,HIGH",
+        scanners: Annotated[
+            str,
+            typer.Option(
+                "--scanners",
+                help="comma-separated categories: vuln (with --db), virus (malware), "
+                "risk (sensitive information and risky build steps)",
+            ),
+        ] = "vuln,virus,risk",
+        secret_rules: Annotated[
+            list[Path] | None,
+            typer.Option("--secret-rules", help="extra secret rule file (TOML); repeatable"),
+        ] = None,
+        rules_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--rules-dir",
+                help="operator YARA rules (`imagewarden rules add`); env IMAGEWARDEN_RULES_DIR",
+            ),
+        ] = None,
+        clamd: Annotated[
+            str | None,
+            typer.Option("--clamd", help="ClamAV daemon: unix:///PATH or tcp://HOST:PORT"),
+        ] = None,
     ) -> None:
-        """Scan an image: OS, packages, and (with --db) vulnerabilities."""
+        """Scan an image: OS, packages, vulnerabilities (with --db), malware, secrets and
+        risky build steps."""
         from imagewarden.scan.analyzer.registry import DEFAULT_ANALYZERS, select
         from imagewarden.scan.cache import DirLayerCache
+        from imagewarden.scan.detect.registry import build as build_detectors
+        from imagewarden.scan.detect.registry import parse_categories
+        from imagewarden.scan.malware import MalwareError
         from imagewarden.scan.pipeline import scan_image
+        from imagewarden.scan.secrets import RuleError
         from imagewarden.scan.source import open_source
         from imagewarden.scan.source.base import Platform
 
@@ -135,15 +193,20 @@ def register(app: typer.Typer) -> None:
             err.print(f"[red]error:[/red] --format must be one of {', '.join(FORMATS)}")
             raise typer.Exit(1)
         gate = _parse_severities(severity)
-        detectors: list[Detector] = []
-        if db is not None:
+        try:
+            categories = parse_categories(scanners)
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] --scanners: {exc}")
+            raise typer.Exit(1) from None
+        vuln: Detector | None = None
+        if db is not None and "vuln" in categories:
             try:
                 from imagewarden.vulndb import detector_for
             except ImportError as exc:
                 err.print(f"[yellow]note:[/yellow] vulnerability detection unavailable ({exc})")
             else:
                 try:
-                    detectors.append(detector_for(db))
+                    vuln = detector_for(db)
                 except Exception as exc:
                     err.print(f"[red]error:[/red] cannot open the vulnerability database: {exc}")
                     raise typer.Exit(1) from None
@@ -151,6 +214,24 @@ def register(app: typer.Typer) -> None:
             err.print(
                 "[yellow]note:[/yellow] --exit-code without --db: no vulnerabilities to gate on"
             )
+        malware = None
+        if "virus" in categories:
+            malware = _malware_factory(rules_dir, db, clamd)
+        try:
+            chosen_detectors = build_detectors(
+                categories,
+                vuln_detector=vuln,
+                secret_rule_files=secret_rules or (),
+                malware_factory=malware,
+            )
+        except (RuleError, MalwareError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        for note in chosen_detectors.notes:
+            if not note.startswith("vuln:") or db is not None:
+                err.print(f"[yellow]note:[/yellow] {note}")
+        detectors = chosen_detectors.detectors
+        content = chosen_detectors.content_scanners
         try:
             chosen = select(analyzers.split(",")) if analyzers else DEFAULT_ANALYZERS
             plat = Platform.parse(platform) if platform else None
@@ -163,10 +244,17 @@ def register(app: typer.Typer) -> None:
             src = open_source(source, plat)
             try:
                 if err.is_terminal:
-                    report = _scan_with_progress(src, chosen, cache, detectors, source, err)
+                    report = _scan_with_progress(
+                        src, chosen, cache, detectors, content, source, err
+                    )
                 else:
                     report = scan_image(
-                        src, analyzers=chosen, cache=cache, detectors=detectors, ref=source
+                        src,
+                        analyzers=chosen,
+                        cache=cache,
+                        detectors=detectors,
+                        content_scanners=content,
+                        ref=source,
                     )
             finally:
                 src.close()
@@ -189,6 +277,7 @@ def _scan_with_progress(
     analyzers: Sequence[Analyzer],
     cache: LayerCache | None,
     detectors: Sequence[Detector],
+    content: Sequence[ContentScanner],
     ref: str,
     err: Console,
 ) -> ScanReport:
@@ -209,5 +298,11 @@ def _scan_with_progress(
             bar.update(task, completed=i + 1, description="layers (cached)" if cached else "layers")
 
         return scan_image(
-            src, analyzers=analyzers, cache=cache, detectors=detectors, progress=step, ref=ref
+            src,
+            analyzers=analyzers,
+            cache=cache,
+            detectors=detectors,
+            content_scanners=content,
+            progress=step,
+            ref=ref,
         )

@@ -5,23 +5,32 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum, StrEnum
+from enum import Enum, IntEnum, StrEnum
 
 from imagewarden.inventory.errors import InvalidInputError
 
 __all__ = [
+    "CategoryState",
+    "ComponentRecord",
     "ContainerReport",
     "FilterClause",
     "FilterKind",
+    "HistoryStep",
     "HostReport",
     "HostSnapshot",
+    "ImageDetail",
     "ImageQuery",
     "ImageReport",
     "ImageRow",
     "ReportOutcome",
+    "RiskRecord",
+    "ScanOutcome",
     "ScanStatus",
     "SecurityRisk",
+    "SimpleImage",
     "SortField",
+    "VirusRecord",
+    "VulnerabilityRecord",
     "normalise_image_id",
     "parse_time",
 ]
@@ -264,12 +273,29 @@ class RiskRecord:
 
 
 @dataclass(frozen=True)
+class HistoryStep:
+    """One entry of the image config's history, for DescribeAssetImageDetail's BuildHistory.
+
+    ``created_by`` is redacted before it gets here (``jobs.scanning.redact_instruction``).
+    """
+
+    created: str
+    created_by: str
+    empty_layer: bool = False
+    comment: str = ""
+
+
+@dataclass(frozen=True)
 class ScanOutcome:
     """The result of scanning one image, as the inventory stores it.
 
-    ``status`` is SCANNED or SCAN_ERR.  A failed scan (SCAN_ERR) keeps no counts: an
-    unfinished or failed scan never reads as clean.  A category error (``vul_error`` etc.)
-    on an otherwise finished scan keeps the other categories' results.
+    ``status`` is SCANNED or SCAN_ERR.  A failed scan (SCAN_ERR) keeps no counts and no
+    findings: an unfinished or failed scan never reads as clean.  A category error
+    (``vul_error`` etc.) on an otherwise finished scan keeps the other categories' results.
+    ``*_scanned`` say which categories this scan covered (asked for and a detector ran): a
+    category it did not cover reads "not scanned" (status 0), never "clean".
+    ``virus_cnt`` / ``risk_cnt`` are the number of records (ImagesInfo.RiskCnt counts the
+    sensitive-information and the risky-build-step findings together).
     """
 
     image_id: str
@@ -282,7 +308,77 @@ class ScanOutcome:
     risk_error: str = ""
     components: tuple[ComponentRecord, ...] = ()
     vulnerabilities: tuple[VulnerabilityRecord, ...] = ()
-    virus_cnt: int = 0
-    risk_cnt: int = 0
     viruses: tuple[VirusRecord, ...] = ()
     risks: tuple[RiskRecord, ...] = ()
+    vul_scanned: bool = True
+    virus_scanned: bool = True
+    risk_scanned: bool = True
+    author: str = ""
+    build_history: tuple[HistoryStep, ...] = ()
+
+    @property
+    def virus_cnt(self) -> int:
+        return len(self.viruses)
+
+    @property
+    def risk_cnt(self) -> int:
+        return len(self.risks)
+
+
+class CategoryState(IntEnum):
+    """A scan category's state as VirusScanStatus (and Detail's ``Status``) report it."""
+
+    NOT_SCANNED = 0
+    SCANNING = 1
+    DONE = 2
+    ERROR = 3
+    CANCELLED = 4
+
+
+@dataclass(frozen=True)
+class ImageDetail:
+    """What DescribeAssetImageDetail shows of one image."""
+
+    image_id: str
+    image_name: str
+    repo_digests: tuple[str, ...]
+    create_time: datetime | None
+    size: int
+    host_cnt: int
+    container_cnt: int
+    super_node_cnt: int
+    scan_time: datetime | None
+    vul_cnt: int
+    virus_cnt: int
+    build_risk_cnt: int  # Detail.RiskCnt: risky build steps
+    sensitive_cnt: int  # Detail.SensitiveInfoCnt: secrets in files, config, history
+    is_trust_image: bool
+    os_name: str
+    architecture: str
+    author: str
+    build_history: tuple[HistoryStep, ...]
+    agent_error: str
+    scan_error: str
+    scan_vul_error: str
+    scan_virus_error: str
+    scan_risk_error: str
+    scan_status: str
+    status: CategoryState  # of the scan as a whole
+    vul_state: CategoryState
+    virus_state: CategoryState
+    risk_state: CategoryState
+    remain_seconds: int
+    is_authorized: int
+    solution: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SimpleImage:
+    """A row of DescribeAssetImageSimpleList."""
+
+    image_id: str
+    image_name: str
+    container_cnt: int
+    scan_time: datetime | None
+    size: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -15,17 +16,24 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from imagewarden.inventory.drilldown import category_state, scan_state
 from imagewarden.inventory.errors import InvalidInputError, NotFoundError, StoreUnavailableError
 from imagewarden.inventory.keys import KeyCipher, new_secret_id, new_secret_key
 from imagewarden.inventory.models import (
-    ComponentRecord,
+    CategoryState,
+    HistoryStep,
     HostSnapshot,
+    ImageDetail,
     ImageQuery,
     ImageReport,
     ImageRow,
     ReportOutcome,
+    RiskRecord,
     ScanOutcome,
     ScanStatus,
+    SimpleImage,
+    SortField,
+    VirusRecord,
     VulnerabilityRecord,
     normalise_image_id,
 )
@@ -40,8 +48,11 @@ __all__ = [
     "Credential",
     "InventoryService",
     "KeyInfo",
+    "VirusFindings",
+    "risk_row",
     "severity_counts",
     "utcnow",
+    "virus_row",
     "vulnerability_row",
 ]
 
@@ -69,6 +80,65 @@ def vulnerability_row(v: VulnerabilityRecord) -> dict[str, Any]:
     }
 
 
+#: a stored component as plain values, in ``ComponentRecord``'s field order:
+#: (name, version, type, path, purl, source_name, source_version, layer)
+ComponentRow = tuple[str, str, str, str, str, str | None, str | None, str | None]
+
+
+def _row_key(row: dict[str, Any]) -> str:
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+def _same_rows(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    """Whether two lists of findings rows hold the same findings, in any order."""
+    return sorted(map(_row_key, a)) == sorted(map(_row_key, b))
+
+
+def virus_row(v: VirusRecord) -> dict[str, Any]:
+    return {
+        "path": v.path,
+        "file_name": v.file_name,
+        "virus_name": v.virus_name,
+        "risk_level": v.risk_level,
+        "md5": v.md5,
+        "size": v.size,
+        "tags": list(v.tags),
+        "description": v.desc,
+        "solution": v.solution,
+        "engine": v.engine,
+        "layer": v.layer,
+    }
+
+
+def risk_row(r: RiskRecord) -> dict[str, Any]:
+    """Every RiskRecord field, and nothing else: the record is already redacted."""
+    return {
+        "kind": r.kind,
+        "rule_id": r.rule_id,
+        "behavior": r.behavior,
+        "type": r.type,
+        "level": r.level,
+        "description": r.desc,
+        "instruction": r.instruction,
+        "path": r.path,
+        "line": r.line,
+        "excerpt": r.excerpt,
+        "layer": r.layer,
+    }
+
+
+def _history_json(steps: Sequence[HistoryStep]) -> list[dict[str, Any]]:
+    return [
+        {
+            "created": h.created,
+            "created_by": h.created_by,
+            "empty_layer": h.empty_layer,
+            "comment": h.comment,
+        }
+        for h in steps
+    ]
+
+
 def severity_counts(vulns: Sequence[VulnerabilityRecord]) -> dict[str, int]:
     out = {"critical_cnt": 0, "high_cnt": 0, "medium_cnt": 0, "low_cnt": 0}
     for v in vulns:
@@ -86,6 +156,14 @@ class Credential:
     secret_key: str
     account_id: int
     enabled: bool
+
+
+@dataclass(frozen=True)
+class VirusFindings:
+    """An image's virus rows and the state of its virus category (VirusScanStatus)."""
+
+    rows: list[dict[str, Any]]
+    state: CategoryState
 
 
 @dataclass(frozen=True)
@@ -287,59 +365,173 @@ class InventoryService:
         with self._tx() as s:
             return details_store.image_hosts(s, account_id, image_ids, host_ids)
 
+    def image_viruses(self, account_id: int, image_id: str) -> VirusFindings:
+        with self._tx() as s:
+            img = details_store.image_row(s, account_id, image_id)
+            if img is None:
+                raise NotFoundError(f"no image {image_id} in this account")
+            job = details_store.latest_job(s, account_id, image_id)
+            state = category_state(
+                scan_status=img.scan_status,
+                scanned=img.virus_scanned,
+                error=img.scan_virus_error,
+                scan_time=img.scan_time,
+                job_state=job.state if job else None,
+                job_wants=bool(job and job.scan_virus),
+                job_finished_at=job.finished_at if job else None,
+            )
+            return VirusFindings(details_store.image_viruses(s, img.id), state)
+
+    def image_risks(self, account_id: int, image_id: str) -> list[dict[str, Any]]:
+        with self._tx() as s:
+            pk = details_store.image_pk(s, account_id, image_id)
+            if pk is None:
+                raise NotFoundError(f"no image {image_id} in this account")
+            return details_store.image_risks(s, pk)
+
+    def image_detail(self, account_id: int, image_id: str) -> ImageDetail:
+        with self._tx() as s:
+            img = details_store.image_row(s, account_id, image_id)
+            if img is None:
+                raise NotFoundError(f"no image {image_id} in this account")
+            job = details_store.latest_job(s, account_id, image_id)
+            kinds = details_store.risk_counts(s, img.id)
+            common: dict[str, Any] = {
+                "scan_status": img.scan_status,
+                "scan_time": img.scan_time,
+                "job_state": job.state if job else None,
+                "job_finished_at": job.finished_at if job else None,
+            }
+            states = {
+                cat: category_state(
+                    scanned=scanned,
+                    error=error,
+                    job_wants=bool(job and getattr(job, f"scan_{cat}")),
+                    **common,
+                )
+                for cat, scanned, error in (
+                    ("vul", img.vul_scanned, img.scan_vul_error),
+                    ("virus", img.virus_scanned, img.scan_virus_error),
+                    ("risk", img.risk_scanned, img.scan_risk_error),
+                )
+            }
+            status = scan_state(**common)
+            remain = 0
+            if status is CategoryState.SCANNING and job is not None and job.deadline is not None:
+                # an upper bound: the task's deadline (a scan reports no progress of its own)
+                remain = max(0, int((job.deadline - self._clock()).total_seconds()))
+            finished = img.scan_status == ScanStatus.SCANNED.value
+            return ImageDetail(
+                image_id=img.image_id,
+                image_name=img.image_name,
+                repo_digests=tuple(img.repo_digests or ()),
+                create_time=img.create_time,
+                size=int(img.size),
+                host_cnt=img.host_cnt,
+                container_cnt=img.container_cnt,
+                super_node_cnt=img.super_node_cnt,
+                scan_time=img.scan_time,
+                vul_cnt=img.vul_cnt,
+                virus_cnt=img.virus_cnt,
+                build_risk_cnt=kinds.get("build", 0) if finished else 0,
+                sensitive_cnt=kinds.get("sensitive", 0) if finished else 0,
+                is_trust_image=img.is_trusted,
+                os_name=img.os_name,
+                architecture=img.architecture,
+                author=img.author,
+                build_history=tuple(
+                    HistoryStep(
+                        str(h.get("created", "")),
+                        str(h.get("created_by", "")),
+                        bool(h.get("empty_layer", False)),
+                        str(h.get("comment", "")),
+                    )
+                    for h in img.build_history or ()
+                ),
+                agent_error=img.agent_error,
+                scan_error=img.scan_error,
+                scan_vul_error=img.scan_vul_error,
+                scan_virus_error=img.scan_virus_error,
+                scan_risk_error=img.scan_risk_error,
+                scan_status=img.scan_status,
+                status=status,
+                vul_state=states["vul"],
+                virus_state=states["virus"],
+                risk_state=states["risk"],
+                remain_seconds=remain,
+                is_authorized=img.is_authorized,
+                solution=img.solution,
+                reason=img.reason,
+            )
+
+    def list_simple(
+        self,
+        account_id: int,
+        keywords: Sequence[str],
+        sorts: Sequence[SortField],
+        descending: bool,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[SimpleImage], int]:
+        with self._tx() as s:
+            return details_store.list_simple(
+                s, account_id, keywords, sorts, descending, limit, offset
+            )
+
     # --- re-matching ------------------------------------------------------------------------------
     def scanned_batches(
         self, batch: int = 500, account_id: int | None = None
-    ) -> Iterator[list[tuple[int, str, str, tuple[ComponentRecord, ...]]]]:
-        """Finished scans, in batches: (image pk, image ID, OsName, components)."""
+    ) -> Iterator[list[tuple[int, str, str, list[ComponentRow]]]]:
+        """Finished scans, in batches: (image pk, image ID, OsName, component rows).
+
+        A bulk path (re-matching reads every stored component): the rows are plain tuples
+        in ``ComponentRecord``'s field order, not one object per component.
+        """
         after = 0
         while True:
             with self._tx() as s:
                 rows = details_store.scanned_batch(s, after, batch, account_id)
                 if not rows:
                     return
-                comps = details_store.components_of(s, [r[0] for r in rows])
+                comps = details_store.component_rows_of(s, [r[0] for r in rows])
             after = rows[-1][0]
-            yield [
-                (
-                    pk,
-                    image_id,
-                    os_name,
-                    tuple(
-                        ComponentRecord(
-                            c.name,
-                            c.version,
-                            c.type,
-                            c.path,
-                            c.purl,
-                            c.source_name,
-                            c.source_version,
-                            c.layer,
-                        )
-                        for c in comps[pk]
-                    ),
-                )
-                for pk, _acct, image_id, os_name in rows
-            ]
+            yield [(pk, image_id, os_name, comps[pk]) for pk, _acct, image_id, os_name in rows]
 
     def replace_vulnerabilities(
         self,
         results: Sequence[tuple[int, tuple[VulnerabilityRecord, ...], str]],
         scan_time: datetime,
-    ) -> None:
-        """New findings for already-scanned images (by pk): (pk, findings, vul_error)."""
+    ) -> int:
+        """New findings for already-scanned images (by pk): (pk, findings, vul_error).
+
+        Every image gets the new ScanTime; findings rows are rewritten only for images
+        whose findings changed (most do not after a database update), in a few set-wise
+        statements per batch.  Returns how many images' findings changed.
+        """
         with self._tx() as s:
+            stored = details_store.vulnerability_rows_of(s, [pk for pk, _, _ in results])
+            unchanged: list[int] = []
+            changed: list[tuple[int, list[dict[str, Any]], dict[str, Any]]] = []
             for pk, vulns, vul_error in results:
+                rows = [vulnerability_row(v) for v in vulns]
+                old = stored.get(pk, [])
+                if not vul_error and len(old) == len(rows) and _same_rows(old, rows):
+                    unchanged.append(pk)
+                    continue
                 values: dict[str, Any] = {
                     "scan_time": scan_time,
                     "scan_vul_error": vul_error,
                     "vul_cnt": 0 if vul_error else len(vulns),
                     "recommended_fix": any(v.fixed_versions for v in vulns),
+                    "vul_scanned": True,  # matched from the stored components: covered now
                     **severity_counts(vulns),
                 }
-                details_store.replace_vulnerabilities(
-                    s, pk, [vulnerability_row(v) for v in vulns], values
-                )
+                changed.append((pk, rows, values))
+            details_store.replace_vulnerabilities_many(s, changed)
+            details_store.touch_images(
+                s, unchanged, {"scan_time": scan_time, "scan_vul_error": "", "vul_scanned": True}
+            )
+        return len(changed)
 
     # --- scan results -------------------------------------------------------------------------
     def mark_scanning(self, account_id: int, image_id: str) -> str | None:
@@ -372,18 +564,44 @@ class InventoryService:
                 high_cnt=0,
                 medium_cnt=0,
                 low_cnt=0,
+                vul_scanned=False,
+                virus_scanned=False,
+                risk_scanned=False,
                 scan_time=self._clock(),
             )
         with self._tx() as s:
+            if status == ScanStatus.SCAN_ERR.value:
+                pk = details_store.image_pk(s, account_id, image_id)
+                if pk is not None:
+                    details_store.clear_findings(s, pk)
             s.execute(
                 update(Image)
                 .where(Image.account_id == account_id, Image.image_id == image_id)
                 .values(**values)
             )
 
-    def record_scan(self, account_id: int, outcome: ScanOutcome) -> None:
-        """Store one image's scan result, replacing the previous one, in one transaction."""
+    def record_scan(
+        self,
+        account_id: int,
+        outcome: ScanOutcome,
+        *,
+        guard: Callable[[Session], bool] | None = None,
+    ) -> bool:
+        """Store one image's scan result, replacing the previous one, in one transaction.
+
+        ``guard`` runs first in that transaction (a distributed worker ending its job,
+        ``store.job_claims``); when it answers ``False`` nothing is written and this
+        returns ``False``, so a result is stored only by the attempt that owns the job.
+
+        Components, vulnerabilities, viruses and risks are all replaced: the lists are
+        always those of the latest scan.  ImagesInfo.VirusCnt is the number of virus
+        records, ImagesInfo.RiskCnt the number of risk records (sensitive information and
+        risky build steps together; Detail splits them into SensitiveInfoCnt and RiskCnt).
+        A failed scan keeps no counts and no findings.
+        """
         with self._tx() as s:
+            if guard is not None and not guard(s):
+                return False
             pk = s.scalar(
                 select(Image.id).where(
                     Image.account_id == account_id, Image.image_id == outcome.image_id
@@ -419,6 +637,15 @@ class InventoryService:
                         insert(ImageVulnerability),
                         [{"image_pk": pk, **vulnerability_row(v)} for v in outcome.vulnerabilities],
                     )
+                details_store.replace_findings(
+                    s,
+                    pk,
+                    [virus_row(v) for v in outcome.viruses],
+                    [risk_row(r) for r in outcome.risks],
+                    outcome.scan_time,
+                )
+            else:
+                details_store.clear_findings(s, pk)
             values: dict[str, object] = {
                 "scan_status": outcome.status.value,
                 "scan_time": outcome.scan_time,
@@ -432,11 +659,20 @@ class InventoryService:
                 "high_cnt": 0 if failed else sev["high_cnt"],
                 "medium_cnt": 0 if failed else sev["medium_cnt"],
                 "low_cnt": 0 if failed else sev["low_cnt"],
+                # what the lists hold: a category error (e.g. SECRET failed, RISK did not)
+                # keeps what the other detectors found, and ScanRiskError says what is missing
                 "virus_cnt": 0 if failed else outcome.virus_cnt,
                 "risk_cnt": 0 if failed else outcome.risk_cnt,
                 "recommended_fix": (not failed)
                 and any(v.fixed_versions for v in outcome.vulnerabilities),
+                "vul_scanned": not failed and outcome.vul_scanned,
+                "virus_scanned": not failed and outcome.virus_scanned,
+                "risk_scanned": not failed and outcome.risk_scanned,
             }
             if outcome.os_name:
                 values["os_name"] = outcome.os_name
+            if not failed:
+                values["author"] = outcome.author
+                values["build_history"] = _history_json(outcome.build_history)
             s.execute(update(Image).where(Image.id == pk).values(**values))
+        return True

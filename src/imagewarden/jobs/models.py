@@ -15,10 +15,13 @@ class JobState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    #: a distributed worker gave up after ``max_attempts`` (the error says why); the broker
+    #: message went to its dead-letter queue too (``jobs.broker``)
+    DEAD = "dead"
 
     @property
     def finished(self) -> bool:
-        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.DEAD)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,10 @@ from typing import Protocol
 
 from imagewarden.jobs.models import ClaimedJob, JobOutcome, ScanRequest
 
-__all__ = ["JobQueue"]
+__all__ = ["DEFAULT_QUEUE_NAME", "JobQueue"]
+
+#: the RabbitMQ queue scale-out workers consume (``jobs.broker``, ``imagewarden worker``)
+DEFAULT_QUEUE_NAME = "imagewarden-scans"
 
 
 class JobQueue(Protocol):

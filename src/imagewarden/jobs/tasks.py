@@ -8,14 +8,23 @@ A task past its ``Timeout`` has its unfinished jobs cancelled (SubStatus ``Timeo
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ParamSpec, TypeVar
 
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagewarden.inventory.errors import AlreadyScanningError, InvalidFilterError, NotFoundError
+from imagewarden.inventory.errors import (
+    AlreadyScanningError,
+    InvalidFilterError,
+    NotFoundError,
+    StoreUnavailableError,
+)
+from imagewarden.inventory.licences import reconcile as reconcile_licences
 from imagewarden.inventory.models import ImageQuery
 from imagewarden.jobs.models import ScanRequest
 from imagewarden.store import tasks as task_store
@@ -23,6 +32,25 @@ from imagewarden.store.job_tables import ScanTaskRow
 from imagewarden.store.jobs import SqlJobQueue
 
 __all__ = ["TaskService", "TaskStatus", "TaskSummary"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _store_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A database that cannot be reached is ``StoreUnavailableError`` (InternalError.MainDBFail
+    at the API), as in the inventory service, not an anonymous internal error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(*args, **kwargs)
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                raise StoreUnavailableError(str(exc.orig) if exc.orig else str(exc)) from exc
+            raise
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -69,6 +97,7 @@ class TaskService:
         for tid in late:
             self._queue.cancel(account_id, task_id=tid, reason="timeout")
 
+    @_store_errors
     def create(
         self,
         account_id: int,
@@ -95,6 +124,7 @@ class TaskService:
         with self._sessions.begin() as s:
             if task_store.active_task_ids(s, account_id):
                 raise AlreadyScanningError("a scan task is already running")
+            reconcile_licences(s, account_id, now)  # only licensed images are scanned
             chosen = task_store.select_images(
                 s, account_id, query, image_ids, exclude, running_only=running_only
             )
@@ -102,7 +132,8 @@ class TaskService:
                 known = {c.image_id for c in chosen} | set(exclude)
                 if missing := [i for i in image_ids if i not in known]:
                     raise NotFoundError(f"no image {missing[0]} in this account")
-            scannable = [c for c in chosen if c.source_ref]
+            scannable = [c for c in chosen if c.source_ref and c.authorized]
+            chosen = [c for c in chosen if c.authorized]
             task_store.insert_task(
                 s,
                 ScanTaskRow(
@@ -129,6 +160,7 @@ class TaskService:
         )
         return task_id
 
+    @_store_errors
     def status(self, account_id: int, task_id: str | None) -> TaskStatus:
         self._expire(account_id)
         with self._sessions.begin() as s:
@@ -159,6 +191,7 @@ class TaskService:
             left_seconds=max(0, left),
         )
 
+    @_store_errors
     def latest(self, account_id: int) -> TaskSummary:
         self._expire(account_id)
         with self._sessions.begin() as s:
@@ -178,10 +211,12 @@ class TaskService:
             sub = "Success"
         return TaskSummary(rec.task_id, c.last_finish or rec.created_at, "END", sub)
 
+    @_store_errors
     def image_ids(self, account_id: int, query: ImageQuery) -> list[str]:
         with self._sessions.begin() as s:
             return [c.image_id for c in task_store.select_images(s, account_id, query, (), ())]
 
+    @_store_errors
     def stop(self, account_id: int, *, task_id: str | None, image_ids: Sequence[str]) -> int:
         if task_id:
             with self._sessions.begin() as s:
@@ -191,4 +226,12 @@ class TaskService:
             return self._queue.cancel(account_id, task_id=task_id)
         if not image_ids:
             raise InvalidFilterError("TaskID", "name a TaskID, Images or Filters to stop")
+        # an ID this account does not hold is an error, as for a TaskID: answering SUCCESS
+        # would tell the caller nothing and hide a typo (or a probe of another account)
+        with self._sessions.begin() as s:
+            known = {
+                c.image_id for c in task_store.select_images(s, account_id, None, image_ids, ())
+            }
+        if missing := [i for i in image_ids if i not in known]:
+            raise NotFoundError(f"no image {missing[0]} in this account")
         return self._queue.cancel(account_id, image_ids=image_ids)

@@ -52,7 +52,7 @@ class InventoryHooks:
 
     mark_scanning: Callable[[int, str], str | None]  # returns the previous status
     restore_status: Callable[[int, str, str], None]
-    record: Callable[[int, ScanOutcome], None]
+    record: Callable[[int, ScanOutcome], object]
 
 
 class Worker:

@@ -9,6 +9,10 @@ each layer, in order:
    symlink drops every fact derived from the lower-layer file;
 2. the layer's own facts are added, each component stamped with the layer's diff_id.
 
+Content-scanner findings (malware, secrets) follow the same rules, keyed by their file's
+root-relative path: a finding in a file an upper layer deletes or rewrites is dropped, so
+what survives describes the files a container of this image actually sees.
+
 The OS is taken from the best release file left (``OS_PATHS`` precedence), resolving
 ``etc/os-release``-style symlinks inside the image root with a bounded hop count; a symlink
 loop is recorded as an ``Unknown``.  Deb/apk purls get their ``distro`` qualifier (and deb
@@ -23,6 +27,7 @@ from dataclasses import replace
 from packageurl import PackageURL
 
 from imagewarden.scan.analyzer.os_release import OS_PATHS, os_path_rank
+from imagewarden.scan.detect.base import FileFinding
 from imagewarden.scan.model import (
     Component,
     ComponentType,
@@ -54,10 +59,11 @@ class _Tree:
         self.unknowns: dict[str, list[Unknown]] = {}
         self.os: dict[str, OsInfo] = {}
         self.symlinks: dict[str, str] = {}
+        self.findings: dict[str, list[FileFinding]] = {}
 
     def drop(self, predicate_roots: Sequence[str], *, exact: Sequence[str] = ()) -> None:
         exact_set = set(exact)
-        for table in (self.components, self.unknowns, self.os, self.symlinks):
+        for table in (self.components, self.unknowns, self.os, self.symlinks, self.findings):
             for key in [
                 k
                 for k in table
@@ -68,7 +74,7 @@ class _Tree:
     def drop_opaque(self, dirs: Sequence[str]) -> None:
         # an opaque dir keeps the directory itself, hides only what is below it
         below = list(dirs)
-        for table in (self.components, self.unknowns, self.os, self.symlinks):
+        for table in (self.components, self.unknowns, self.os, self.symlinks, self.findings):
             for key in [k for k in table if any(d == "" or k.startswith(d + "/") for d in below)]:
                 del table[key]
 
@@ -94,6 +100,9 @@ def apply_layers(
             tree.components.setdefault(_key(c.path), []).append(replace(c, layer=diff_id))
         for u in facts.unknowns:
             tree.unknowns.setdefault(_key(u.path), []).append(u)
+        for f in facts.findings:
+            stamped = f if f.layer else replace(f, layer=diff_id)
+            tree.findings.setdefault(_key(f.path.lstrip("/")), []).append(stamped)
         for info in facts.os_files or ((facts.os,) if facts.os is not None else ()):
             tree.os[info.path] = info
         tree.symlinks.update(facts.symlinks)
@@ -108,6 +117,7 @@ def apply_layers(
         unknowns=tuple(sorted(set(unknowns))),
         config=config,
         symlinks=tuple(sorted(tree.symlinks.items())),
+        findings=tuple(sorted({f for fs in tree.findings.values() for f in fs})),
     )
 
 

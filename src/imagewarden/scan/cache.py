@@ -1,8 +1,9 @@
 """The per-layer cache: a layer's facts, keyed by what produced them.
 
-``cache_key`` hashes the layer's diff_id, every analyzer's (name, version), the options
-that change analyzer output and ``SCHEMA_VERSION``: bumping one analyzer's version misses
-exactly the layers it would analyse differently.  Images sharing base layers analyse each
+``cache_key`` hashes the layer's diff_id, every analyzer's (name, version), every content
+scanner's (name, fingerprint), the options that change analyzer output and
+``SCHEMA_VERSION``: bumping one analyzer's version, or changing a scanner's rules, misses
+exactly the layers it would look at differently.  Images sharing base layers analyse each
 shared layer once.
 
 ``InMemoryLayerCache`` is for one process; ``DirLayerCache`` keeps one msgspec JSON file
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 import msgspec
 
 from imagewarden.scan.analyzer.base import Analyzer
+from imagewarden.scan.detect.base import ContentScanner
 from imagewarden.scan.model import SCHEMA_VERSION, LayerFacts
 
 _KEY = re.compile(r"^[a-f0-9]{64}$")
@@ -38,15 +40,25 @@ class LayerCache(Protocol):
 
 
 def cache_key(
-    diff_id: str, analyzers: Sequence[Analyzer], options: Mapping[str, Any] | None = None
+    diff_id: str,
+    analyzers: Sequence[Analyzer],
+    options: Mapping[str, Any] | None = None,
+    content_scanners: Sequence[ContentScanner] = (),
 ) -> str:
-    """sha256 hex over diff_id, sorted (analyzer name, version) pairs, options and the schema."""
-    doc = {
+    """sha256 hex over diff_id, sorted (analyzer name, version) pairs, sorted (content
+    scanner name, fingerprint) pairs, options and the schema.
+
+    Without content scanners the key is the one earlier versions computed, so a cache
+    filled by package-only scans stays valid.
+    """
+    doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "diff_id": diff_id,
         "analyzers": sorted([a.name, a.version] for a in analyzers),
         "options": dict(options or {}),
     }
+    if content_scanners:
+        doc["content_scanners"] = sorted([s.name, s.fingerprint()] for s in content_scanners)
     blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NewType
 
-from imagewarden.scan.detect.base import DetectorOutcome
+from imagewarden.scan.detect.base import DetectorOutcome, FileFinding
 
 Digest = NewType("Digest", str)  # "sha256:<hex>"
 
@@ -92,6 +92,10 @@ class LayerFacts:
     #: every release file of this layer that identified an OS (``os`` is the best of them),
     #: so ``apply`` can fall back when a later layer deletes the best one; sorted by path
     os_files: tuple[OsInfo, ...] = ()
+    #: what the content scanners (malware, secrets) found in this layer's files, each with
+    #: ``layer`` set to the layer's diff_id; sorted.  Every file a content scanner read is in
+    #: ``facts_paths``, so a later layer that rewrites it drops these findings.
+    findings: tuple[FileFinding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ class ImageContents:
     config: object | None = None
     #: symbolic links of the merged root filesystem: (path, target as stored), sorted by path
     symlinks: tuple[tuple[str, str], ...] = ()
+    #: content-scanner findings in files still present in the merged root (a whiteout,
+    #: opaque dir or rewrite in an upper layer removed the others); sorted
+    findings: tuple[FileFinding, ...] = ()
 
 
 @dataclass(frozen=True)

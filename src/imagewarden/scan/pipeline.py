@@ -1,6 +1,10 @@
 """Image in, ``ScanReport`` out: resolve → analyse each layer (or take it from the cache) →
 apply → detect.
 
+Content scanners (malware, secrets) run inside the layer walk; their findings are cached
+with the layer (the key includes each scanner's name and fingerprint) and reach the
+detectors as ``ImageContents.findings``.
+
 A broken or unsafe source raises a ``ScanError`` subclass (callers turn it into SCAN_ERR);
 an unreadable file is an ``Unknown`` in the report; a failing detector becomes its
 category's ``error`` and never spoils another category.
@@ -15,7 +19,7 @@ from imagewarden.scan.analyzer.base import Analyzer
 from imagewarden.scan.analyzer.registry import DEFAULT_ANALYZERS
 from imagewarden.scan.apply import apply_layers
 from imagewarden.scan.cache import LayerCache, cache_key
-from imagewarden.scan.detect.base import Detector, DetectorOutcome
+from imagewarden.scan.detect.base import ContentScanner, Detector, DetectorOutcome
 from imagewarden.scan.errors import ScanError, SourceError
 from imagewarden.scan.model import Digest, LayerFacts, LayerSummary, ScanReport
 from imagewarden.scan.source.base import ImageSource, Layer
@@ -32,10 +36,15 @@ def scan_image(
     cache: LayerCache | None = None,
     limits: WalkLimits = DEFAULT_LIMITS,
     detectors: Sequence[Detector] = (),
+    content_scanners: Sequence[ContentScanner] = (),
     progress: Progress | None = None,
     ref: str = "",
 ) -> ScanReport:
-    """Scan one resolved image source."""
+    """Scan one resolved image source.
+
+    ``content_scanners`` look at file bytes during the walk; pass the detectors that turn
+    their findings into outcomes (e.g. from ``imagewarden.scan.detect.registry``).
+    """
     timings: list[tuple[str, float]] = []
     t0 = time.perf_counter()
     try:
@@ -49,7 +58,7 @@ def scan_image(
     timings.append(("resolve", time.perf_counter() - t0))
 
     options = limits.cache_options()
-    keys = [cache_key(layer.diff_id, analyzers, options) for layer in layers]
+    keys = [cache_key(layer.diff_id, analyzers, options, content_scanners) for layer in layers]
     missing = cache.missing(keys) if cache is not None else set(keys)
     t_layers = time.perf_counter()
     applied: list[tuple[Digest, LayerFacts]] = []
@@ -59,7 +68,7 @@ def scan_image(
         facts = cache.get(key) if cache is not None and key not in missing else None
         cached = facts is not None
         if facts is None:
-            facts = walk_layer(layer, analyzers, limits)
+            facts = walk_layer(layer, analyzers, limits, content_scanners)
             if cache is not None:
                 cache.put(key, facts)
         applied.append((layer.diff_id, facts))

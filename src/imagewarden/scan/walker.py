@@ -4,8 +4,11 @@
 only to fetch the target of a hard link an analyzer asked for after the target went by).
 Compression is detected by magic bytes (gzip, zstd, none).  The compressed bytes are hashed
 against ``Layer.digest`` and the tar stream against ``Layer.diff_id``; a mismatch is a
-``DigestMismatchError``.  Each regular file is offered to every analyzer; only files an
-analyzer wants are read into memory, each bounded by ``WalkLimits.max_file_size``.
+``DigestMismatchError``.  Each regular file is offered to every analyzer and every content
+scanner; only files one of them wants are read into memory (once, whoever wants them), each
+bounded by ``WalkLimits.max_file_size``.  Analyzers get their files in batches; content
+scanners (malware, secrets) see each file as it goes by, and only their findings are kept,
+stamped with the layer's diff_id.  A hard link to a file already scanned reuses its findings.
 
 Nothing is ever written to disk.  Entry names are normalised (leading ``/`` and ``./``
 stripped, ``.`` and ``..`` folded); a name or a hard link that escapes the root, an entry
@@ -21,13 +24,14 @@ import io
 import tarfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, ClassVar, Protocol, TypeVar
 
 import zstandard
 
 from imagewarden.scan.analyzer.base import Analyzer, FileInfo, LayerFile
+from imagewarden.scan.detect.base import ContentScanner, FileFinding
 from imagewarden.scan.errors import (
     DigestMismatchError,
     LayerReadError,
@@ -427,16 +431,25 @@ def _check_not_through_symlink(path: str, state: _LayerState, what: str) -> None
 
 
 class _Collector:
-    """Wanted files per analyzer, with a memory budget; runs analyzers when it is exceeded."""
+    """Wanted files per analyzer, with a memory budget; runs analyzers when it is exceeded.
 
-    def __init__(self, analyzers: Sequence[Analyzer], limits: WalkLimits) -> None:
+    Content scanners need no buffering: each wanted file is scanned as it goes by and only
+    the findings are kept.
+    """
+
+    def __init__(self, analyzers: Sequence[Analyzer], limits: WalkLimits, diff_id: str) -> None:
         self.analyzers = analyzers
         self.limits = limits
+        self.diff_id = diff_id
         self.files: dict[str, dict[PurePosixPath, LayerFile]] = {a.name: {} for a in analyzers}
         self.sizes: dict[str, int] = dict.fromkeys(self.files, 0)
         self.results: list[LayerFacts] = []
         self.unknowns: list[Unknown] = []
         self.facts_paths: set[str] = set()
+        self.findings: list[FileFinding] = []
+        #: what each content scanner found per path, so a hard link to a scanned file
+        #: reuses the result instead of reading the layer a second time
+        self.scanned: dict[str, dict[str, tuple[FileFinding, ...]]] = {}
         self.buffered = 0
 
     def add(self, analyzer: Analyzer, lf: LayerFile) -> None:
@@ -447,6 +460,32 @@ class _Collector:
         while self.buffered > self.limits.max_buffered_bytes:
             biggest = max(self.analyzers, key=lambda a: self.sizes[a.name])
             self.run(biggest)
+
+    def scan(self, scanner: ContentScanner, lf: LayerFile) -> None:
+        path = str(lf.path)
+        self.facts_paths.add(path)
+        try:
+            found = tuple(
+                f if f.layer else replace(f, layer=self.diff_id) for f in scanner.scan(lf)
+            )
+        except Exception as exc:  # a scanner bug or odd file must not fail the image
+            reason = f"scanner failed: {type(exc).__name__}: {exc}"[:500]
+            self.unknowns.append(Unknown(path, scanner.name, reason))
+            return
+        self.scanned.setdefault(path, {})[scanner.name] = found
+        self.findings.extend(found)
+
+    def reuse(self, scanner: ContentScanner, link: str, target: str) -> bool:
+        """Copy ``scanner``'s findings of ``target`` to the hard link ``link``, if it has them."""
+        done = self.scanned.get(target, {}).get(scanner.name)
+        if done is None:
+            return False
+        self.facts_paths.add(link)
+        old, new = "/" + target, "/" + link
+        self.findings.extend(
+            replace(f, path=new + f.path[len(old) :]) if f.path.startswith(old) else f for f in done
+        )
+        return True
 
     def run(self, analyzer: Analyzer) -> None:
         files = self.files[analyzer.name]
@@ -468,7 +507,16 @@ class _Collector:
             self.run(a)
 
 
-def _wanting(analyzers: Sequence[Analyzer], info: FileInfo, col: _Collector) -> list[Analyzer]:
+class _Named(Protocol):
+    name: ClassVar[str]
+
+    def wants(self, path: PurePosixPath, info: FileInfo) -> bool: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def _wanting(analyzers: Sequence[_N], info: FileInfo, col: _Collector) -> list[_N]:
     out = []
     for a in analyzers:
         try:
@@ -492,85 +540,98 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, what: str) -> by
     return data
 
 
+#: a hard link whose target must be read in a second pass: (target, analyzers, content
+#: scanners, the link's member)
+_Pending = tuple[str, list[Analyzer], list[ContentScanner], tarfile.TarInfo]
+
+
 def walk_layer(
-    layer: Layer, analyzers: Sequence[Analyzer], limits: WalkLimits = DEFAULT_LIMITS
+    layer: Layer,
+    analyzers: Sequence[Analyzer],
+    limits: WalkLimits = DEFAULT_LIMITS,
+    content_scanners: Sequence[ContentScanner] = (),
 ) -> LayerFacts:
-    """Stream ``layer`` once, run ``analyzers`` on the files they want, return its facts."""
+    """Stream ``layer`` once, run ``analyzers`` on the files they want and ``content_scanners``
+    on the files they want, return its facts (findings stamped with the layer's diff_id)."""
     state = _LayerState()
-    col = _Collector(analyzers, limits)
-    #: hard links an analyzer wants whose target was not kept: link path -> (target, analyzers)
-    pending: dict[str, tuple[str, list[Analyzer], tarfile.TarInfo]] = {}
+    col = _Collector(analyzers, limits, layer.diff_id)
+    #: hard links wanted whose target was not kept (nor scanned): link path -> _Pending
+    pending: dict[str, _Pending] = {}
     with _open_tar_stream(layer, limits) as (raw, stream):
-        _walk(layer, analyzers, limits, raw, stream, state, col, pending)
+        _walk(layer, analyzers, content_scanners, limits, raw, stream, state, col, pending)
     if pending:
         _resolve_pending_links(layer, limits, pending, col)
     col.run_all()
     return _combine(col, state)
 
 
+def _not_read(path: str, names: Sequence[str], reason: str, col: _Collector) -> None:
+    col.unknowns.extend(Unknown(path, name, reason) for name in names)
+    col.facts_paths.add(path)
+
+
 def _walk(
     layer: Layer,
     analyzers: Sequence[Analyzer],
+    content_scanners: Sequence[ContentScanner],
     limits: WalkLimits,
     raw: _HashingReader,
     stream: _LimitedTarStream,
     state: _LayerState,
     col: _Collector,
-    pending: dict[str, tuple[str, list[Analyzer], tarfile.TarInfo]],
+    pending: dict[str, _Pending],
 ) -> None:
     what = f"layer {layer.digest}"
     kept: dict[str, bytes] = {}  # content of wanted regular files, for hard links to them
+    sizes: dict[str, int] = {}  # of regular files: a hard link's entry says 0
     for path, member, tar in _iter_entries(stream, limits, state, what):
-        if member.isreg() or member.islnk():
-            target = normalize_path(member.linkname, limits) if member.islnk() else path
-            info = FileInfo(PurePosixPath(path), member.size, member.mode)
-            if member.islnk():
-                if target not in state.regular:
-                    wanted = _wanting(analyzers, info, col)
-                    for a in wanted:
-                        col.unknowns.append(
-                            Unknown(
-                                path, a.name, f"hard link target {target!r} is not in the layer"
-                            )
-                        )
-                        col.facts_paths.add(path)
-                    continue
-                state.regular.add(path)
-                wanted = _wanting(analyzers, info, col)
-                if not wanted:
-                    continue
-                if target in kept:
-                    lf = LayerFile(info.path, len(kept[target]), member.mode, kept[target])
-                    for a in wanted:
-                        col.add(a, lf)
-                else:
-                    pending[path] = (target, wanted, member)
+        if not (member.isreg() or member.islnk()):
+            continue
+        if member.islnk():
+            target = normalize_path(member.linkname, limits)
+            info = FileInfo(PurePosixPath(path), sizes.get(target, member.size), member.mode)
+            wanted = _wanting(analyzers, info, col)
+            scanners = _wanting(content_scanners, info, col)
+            if target not in state.regular:
+                names = [a.name for a in wanted] + [sc.name for sc in scanners]
+                _not_read(path, names, f"hard link target {target!r} is not in the layer", col)
                 continue
             state.regular.add(path)
-            wanted = _wanting(analyzers, info, col)
-            if not wanted:
+            scanners = [s for s in scanners if not col.reuse(s, path, target)]
+            if not wanted and not scanners:
                 continue
-            if member.issparse():
+            if target in kept:
+                lf = LayerFile(info.path, len(kept[target]), member.mode, kept[target])
                 for a in wanted:
-                    col.unknowns.append(Unknown(path, a.name, "sparse file not read"))
-                col.facts_paths.add(path)
-                continue
-            if member.size > limits.max_file_size:
-                for a in wanted:
-                    col.unknowns.append(
-                        Unknown(
-                            path,
-                            a.name,
-                            f"file is {member.size} bytes, above the {limits.max_file_size}-byte cap",
-                        )
-                    )
-                col.facts_paths.add(path)
-                continue
-            data = _read_member(tar, member, what)
+                    col.add(a, lf)
+                for sc in scanners:
+                    col.scan(sc, lf)
+            else:
+                pending[path] = (target, wanted, scanners, member)
+            continue
+        state.regular.add(path)
+        sizes[path] = member.size
+        info = FileInfo(PurePosixPath(path), member.size, member.mode)
+        wanted = _wanting(analyzers, info, col)
+        scanners = _wanting(content_scanners, info, col)
+        if not wanted and not scanners:
+            continue
+        names = [a.name for a in wanted] + [sc.name for sc in scanners]
+        if member.issparse():
+            _not_read(path, names, "sparse file not read", col)
+            continue
+        if member.size > limits.max_file_size:
+            reason = f"file is {member.size} bytes, above the {limits.max_file_size}-byte cap"
+            _not_read(path, names, reason, col)
+            continue
+        data = _read_member(tar, member, what)
+        lf = LayerFile(info.path, member.size, member.mode, data)
+        if wanted:
             kept[path] = data
-            lf = LayerFile(info.path, member.size, member.mode, data)
             for a in wanted:
                 col.add(a, lf)
+        for sc in scanners:
+            col.scan(sc, lf)
     _verify(layer, raw, stream)
 
 
@@ -588,11 +649,11 @@ def _verify(layer: Layer, raw: _HashingReader, stream: _LimitedTarStream) -> Non
 def _resolve_pending_links(
     layer: Layer,
     limits: WalkLimits,
-    pending: Mapping[str, tuple[str, list[Analyzer], tarfile.TarInfo]],
+    pending: Mapping[str, _Pending],
     col: _Collector,
 ) -> None:
     """Second pass: read the targets of wanted hard links (only when some were not kept)."""
-    targets = {t for t, _, _ in pending.values()}
+    targets = {p[0] for p in pending.values()}
     found: dict[str, bytes] = {}
     what = f"layer {layer.digest} (hard links)"
     with _open_tar_stream(layer, limits) as (_, stream):
@@ -601,16 +662,17 @@ def _resolve_pending_links(
                 if member.size > limits.max_file_size or member.issparse():
                     continue
                 found[path] = _read_member(tar, member, what)
-    for path, (target, wanted, member) in sorted(pending.items()):
+    for path, (target, wanted, scanners, member) in sorted(pending.items()):
         data = found.get(target)
+        if data is None:
+            names = [a.name for a in wanted] + [sc.name for sc in scanners]
+            _not_read(path, names, f"hard link target {target!r} not readable", col)
+            continue
+        lf = LayerFile(PurePosixPath(path), len(data), member.mode, data)
         for a in wanted:
-            if data is None:
-                col.unknowns.append(
-                    Unknown(path, a.name, f"hard link target {target!r} not readable")
-                )
-                col.facts_paths.add(path)
-            else:
-                col.add(a, LayerFile(PurePosixPath(path), len(data), member.mode, data))
+            col.add(a, lf)
+        for sc in scanners:
+            col.scan(sc, lf)
 
 
 def component_sort_key(c: Component) -> tuple[str, ...]:
@@ -651,6 +713,7 @@ def _combine(col: _Collector, state: _LayerState) -> LayerFacts:
         opaque_dirs=tuple(sorted(state.opaque)),
         symlinks=tuple(sorted(state.symlinks.items())),
         os_files=tuple(sorted(set(oses), key=lambda o: o.path)),
+        findings=tuple(sorted(set(col.findings))),
     )
 
 

@@ -37,7 +37,18 @@ def make_engine(url: str = DEFAULT_URL, **kw: Any) -> Engine:
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
     kw.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kw)
+    # a database host that drops packets (rather than refusing) must not hang a request:
+    # give up connecting after 10 s (the API answers InternalError.MainDBFail), and let
+    # TCP keepalives find a peer that vanished mid-connection
+    connect_args = {
+        "connect_timeout": 10,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        **kw.pop("connect_args", {}),
+    }
+    return create_engine(url, connect_args=connect_args, **kw)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

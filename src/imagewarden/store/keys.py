@@ -5,12 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from imagewarden.store.tables import Account, ApiKey
 
-__all__ = ["KeyRow", "disable_key", "ensure_account", "get_key", "insert_key", "list_keys"]
+__all__ = [
+    "KeyRow",
+    "disable_key",
+    "ensure_account",
+    "get_key",
+    "insert_key",
+    "key_material",
+    "list_keys",
+    "set_key_material",
+]
 
 
 @dataclass(frozen=True)
@@ -82,3 +91,15 @@ def disable_key(session: Session, secret_id: str, now: datetime) -> bool:
     k.enabled = False
     k.disabled_at = now
     return True
+
+
+def key_material(session: Session) -> list[tuple[str, bytes]]:
+    """(SecretId, encrypted SecretKey) of every key, locked for a re-encryption."""
+    rows = session.execute(
+        select(ApiKey.secret_id, ApiKey.secret_key_enc).order_by(ApiKey.secret_id).with_for_update()
+    )
+    return [(r[0], bytes(r[1])) for r in rows]
+
+
+def set_key_material(session: Session, secret_id: str, enc: bytes) -> None:
+    session.execute(update(ApiKey).where(ApiKey.secret_id == secret_id).values(secret_key_enc=enc))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,6 +40,8 @@ __all__ = [
     "Image",
     "ImageComponent",
     "ImageName",
+    "ImageRisk",
+    "ImageVirus",
     "ImageVulnerability",
 ]
 
@@ -185,6 +188,16 @@ class Image(Base):
     recommended_fix: Mapped[bool] = mapped_column(Boolean, default=False)
     solution: Mapped[str] = mapped_column(Text, default="")
     reason: Mapped[str] = mapped_column(Text, default="")
+    # 0007: config facts for DescribeAssetImageDetail (history redacted before it gets here)
+    author: Mapped[str] = mapped_column(Text, default="", server_default="")
+    build_history: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    #: the categories the latest recorded scan covered: one not asked for is "not scanned",
+    #: never "clean"
+    vul_scanned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    virus_scanned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    risk_scanned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ImageName(Base):
@@ -267,3 +280,53 @@ class ImageVulnerability(Base):
     fixed_versions: Mapped[list[str]] = mapped_column(JSON, default=list)
     summary: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ImageVirus(Base):
+    """The malware findings of an image's latest scan (DescribeAssetImageVirusList)."""
+
+    __tablename__ = "image_viruses"
+    __table_args__ = (Index("ix_image_viruses_image", "image_pk"),)
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(String(512))
+    virus_name: Mapped[str] = mapped_column(String(255))
+    risk_level: Mapped[int] = mapped_column(Integer)
+    md5: Mapped[str] = mapped_column(String(64), default="")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    solution: Mapped[str] = mapped_column(Text, default="")
+    engine: Mapped[str] = mapped_column(String(32), default="")
+    layer: Mapped[str] = mapped_column(String(80), default="")
+    #: when this finding (same path, name and md5) was first seen; kept across re-scans
+    first_scan_time: Mapped[datetime] = mapped_column(DateTime)
+    latest_scan_time: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ImageRisk(Base):
+    """The risk findings of an image's latest scan (DescribeAssetImageRiskList).
+
+    ``kind`` is "sensitive" (a secret in a file, the config or the history) or "build" (a
+    risky build step).  No column ever holds a secret: ``excerpt`` and ``instruction`` come
+    redacted from the detector.
+    """
+
+    __tablename__ = "image_risks"
+    __table_args__ = (Index("ix_image_risks_image", "image_pk"),)
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    rule_id: Mapped[str] = mapped_column(String(128))
+    behavior: Mapped[int] = mapped_column(Integer)
+    type: Mapped[int] = mapped_column(Integer)
+    level: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, default="")
+    instruction: Mapped[str] = mapped_column(Text, default="")
+    path: Mapped[str] = mapped_column(Text, default="")
+    line: Mapped[int] = mapped_column(Integer, default=0)
+    excerpt: Mapped[str] = mapped_column(Text, default="")
+    layer: Mapped[str] = mapped_column(String(80), default="")

@@ -34,6 +34,7 @@ __all__ = [
 class SelectedImage:
     image_id: str
     source_ref: str
+    authorized: bool = True
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,15 @@ def select_images(
         conds.append(Image.image_id.not_in(list(exclude)))
     if running_only:
         conds.append(Image.container_cnt > 0)
-    stmt = select(Image.image_id, Image.source_ref).where(and_(*conds)).order_by(Image.image_id)
-    return [SelectedImage(r.image_id, r.source_ref) for r in session.execute(stmt)]
+    stmt = (
+        select(Image.image_id, Image.source_ref, Image.is_authorized)
+        .where(and_(*conds))
+        .order_by(Image.image_id)
+    )
+    return [
+        SelectedImage(r.image_id, r.source_ref, bool(r.is_authorized))
+        for r in session.execute(stmt)
+    ]
 
 
 def get_task(session: Session, account_id: int, task_id: str) -> TaskRecord | None:
@@ -143,7 +151,7 @@ def task_counts(session: Session, account_id: int, task_id: str) -> TaskCounts:
         )
     )
     done = by_state.get(JobState.DONE.value, 0)
-    failed = by_state.get(JobState.FAILED.value, 0)
+    failed = by_state.get(JobState.FAILED.value, 0) + by_state.get(JobState.DEAD.value, 0)
     cancelled = by_state.get(JobState.CANCELLED.value, 0)
     total = sum(by_state.values())
     return TaskCounts(

@@ -198,15 +198,22 @@ def make_image(
     created: str = "2024-01-02T03:04:05Z",
     env: Sequence[str] = ("PATH=/usr/bin:/bin",),
     diff_ids: Sequence[str] | None = None,
+    config_extra: Mapping[str, object] | None = None,
+    history: Sequence[Mapping[str, object]] | None = None,
 ) -> Image:
+    """An image of ``layers``.  ``config_extra`` adds keys to the config's ``config`` object
+    (``User``, ``ExposedPorts``, ``Labels``...); ``history`` replaces the default history
+    (one ``layer N`` entry per layer)."""
     built = tuple(x if isinstance(x, BuiltLayer) else make_layer(x, compression) for x in layers)
     config = {
         "architecture": architecture,
         "os": os,
         "created": created,
-        "config": {"Env": list(env)},
+        "config": {"Env": list(env), **dict(config_extra or {})},
         "rootfs": {"type": "layers", "diff_ids": list(diff_ids or [x.diff_id for x in built])},
-        "history": [{"created": created, "created_by": f"layer {i}"} for i in range(len(built))],
+        "history": [dict(h) for h in history]
+        if history is not None
+        else [{"created": created, "created_by": f"layer {i}"} for i in range(len(built))],
     }
     if variant:
         config["variant"] = variant

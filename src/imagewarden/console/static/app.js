@@ -4,6 +4,7 @@ import { ApiError, TcssClient } from "./api.js";
 import { barChart, stackedBar } from "./charts.js";
 import { showDetail } from "./detail.js";
 import * as fmt from "./format.js";
+import { ScanController } from "./scan.js";
 import { enableRowKeys, markSort, renderHead, renderRows } from "./table.js";
 
 const STORAGE_KEY = "imagewarden.console.credentials";
@@ -32,6 +33,8 @@ let listSeq = 0;
 let countSeq = 0;
 let countsKey = "";
 let typingTimer = 0;
+let scans = null;
+const selected = new Map(); // image ID -> name, kept across pages until a scan starts
 
 // --- credentials (sessionStorage only) ---------------------------------------------------------
 
@@ -87,6 +90,7 @@ async function signIn(ev) {
     $("#secret-key").value = "";
     showApp();
     refreshAll();
+    scans.resume();
     $("#f-name").focus();
   } catch (err) {
     showSignIn(describe(err));
@@ -97,6 +101,8 @@ async function signIn(ev) {
 
 function signOut() {
   sessionStorage.removeItem(STORAGE_KEY);
+  scans.reset();
+  selected.clear();
   rows = [];
   $("#rows").replaceChildren();
   hideError();
@@ -262,7 +268,7 @@ function topItem(row, index) {
   b.className = "open";
   b.textContent = row.ImageName;
   b.title = `Show details of ${row.ImageName}`;
-  b.addEventListener("click", () => showDetail($("#detail"), topRows[index], b));
+  b.addEventListener("click", () => showDetail($("#detail"), topRows[index], b, client));
   const parts = SEVERITIES.map(([key, cls]) => ({ value: row[key] || 0, cls }));
   const max = Math.max(...topRows.map((r) => r.VulCnt || 0));
   const counts = document.createElement("span");
@@ -292,7 +298,15 @@ function refreshAll(force = false) {
 
 function render() {
   const filtered = filters().length > 0;
-  renderRows($("#rows"), rows, openDetail, filtered ? "No images match these filters." : "No images yet: hosts report them with ReportHostAssets.");
+  renderRows(
+    $("#rows"),
+    rows,
+    openDetail,
+    filtered ? "No images match these filters." : "No images yet: hosts report them with ReportHostAssets.",
+    selected,
+    select,
+  );
+  renderSelection();
   const first = rows.length ? state.offset + 1 : 0;
   const last = state.offset + rows.length;
   const pages = Math.max(1, Math.ceil(total / state.limit));
@@ -321,9 +335,55 @@ function renderSeverity() {
   box.append(note(`${fmt.count(scanned.length)} of ${fmt.count(rows.length)} images on this page scanned`));
 }
 
+// --- selection and scans ---------------------------------------------------------------------------
+
+function select(row, checked) {
+  if (checked) selected.set(row.ImageID, row.ImageName);
+  else selected.delete(row.ImageID);
+  renderSelection();
+}
+
+function selectPage(checked) {
+  for (const row of rows) select(row, checked);
+  for (const box of document.querySelectorAll("#rows input.select")) {
+    box.checked = checked;
+    box.closest("tr").classList.toggle("selected", checked);
+  }
+}
+
+function renderSelection() {
+  const n = selected.size;
+  const button = $("#scan-selected");
+  button.dataset.count = String(n);
+  button.disabled = n === 0 || scans.running;
+  $("#selected-count").textContent = n === 0 ? "No image selected" : `${fmt.count(n)} selected`;
+  $("#clear-selection").hidden = n === 0;
+  const onPage = rows.filter((r) => selected.has(r.ImageID)).length;
+  const pageBox = $("#select-page");
+  pageBox.checked = rows.length > 0 && onPage === rows.length;
+  pageBox.indeterminate = onPage > 0 && onPage < rows.length;
+}
+
+function clearSelection() {
+  selected.clear();
+  for (const box of document.querySelectorAll("#rows input.select")) box.checked = false;
+  for (const tr of document.querySelectorAll("#rows tr.selected")) tr.classList.remove("selected");
+  renderSelection();
+}
+
+async function scanSelected() {
+  hideError();
+  if (await scans.start([...selected.keys()])) clearSelection();
+}
+
+async function scanAll() {
+  hideError();
+  await scans.start(null);
+}
+
 function openDetail(index, opener) {
   const row = rows[index];
-  if (row) showDetail($("#detail"), row, opener);
+  if (row) showDetail($("#detail"), row, opener, client);
 }
 
 // --- wiring ----------------------------------------------------------------------------------------
@@ -366,7 +426,16 @@ function buildRiskChecks() {
 
 function wire() {
   buildRiskChecks();
-  renderHead($("#head-row"), sortBy);
+  renderHead($("#head-row"), sortBy, selectPage);
+  scans = new ScanController({
+    client: () => client,
+    onChange: () => refreshAll(true), // images finished: their rows and the status counts moved
+    onEnd: () => refreshAll(true),
+    onError: showError,
+  });
+  $("#scan-selected").addEventListener("click", scanSelected);
+  $("#scan-all").addEventListener("click", scanAll);
+  $("#clear-selection").addEventListener("click", clearSelection);
   enableRowKeys($("#rows"));
   $("#signin").addEventListener("submit", signIn);
   $("#sign-out").addEventListener("click", signOut);
@@ -422,6 +491,7 @@ function start() {
   client = new TcssClient(saved);
   showApp();
   refreshAll();
+  scans.resume();
 }
 
 start();

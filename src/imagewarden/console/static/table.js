@@ -1,4 +1,5 @@
-// The image table: column definitions, sortable headers (aria-sort), rows built with textContent.
+// The image table: column definitions, sortable headers (aria-sort), rows built with textContent,
+// and a checkbox per row (in the sticky row header) that selects images for a scan.
 
 import * as fmt from "./format.js";
 
@@ -29,6 +30,7 @@ export const COLUMNS = [
   { key: "HostCnt", label: "Hosts", sort: "HostCnt", num: true, cell: num("HostCnt") },
   { key: "SuperNodeCnt", label: "Super nodes", sort: "SuperNodeCnt", num: true, cell: num("SuperNodeCnt") },
   { key: "ContainerCnt", label: "Containers", sort: "ContainerCnt", num: true, cell: num("ContainerCnt"), title: "Running containers" },
+  { key: "ComponentCnt", label: "Components", sort: "ComponentCnt", num: true, cell: finding("ComponentCnt"), title: "Components found by the last scan" },
   { key: "CriticalLevelVulCnt", label: "Critical", sort: "CriticalLevelVulCnt", num: true, sev: "critical", cell: finding("CriticalLevelVulCnt"), title: "Critical vulnerabilities" },
   { key: "HighLevelVulCnt", label: "High", sort: "HighLevelVulCnt", num: true, sev: "high", cell: finding("HighLevelVulCnt"), title: "High vulnerabilities" },
   { key: "MediumLevelVulCnt", label: "Medium", sort: "MediumLevelVulCnt", num: true, sev: "medium", cell: finding("MediumLevelVulCnt"), title: "Medium vulnerabilities" },
@@ -41,13 +43,25 @@ export const COLUMNS = [
   { key: "CreateTime", label: "Created", sort: "CreateTime" },
 ];
 
-/** Header cells: a button per sortable column; `onSort(by)` is called on activation. */
-export function renderHead(tr, onSort) {
+/**
+ * Header cells: a button per sortable column; `onSort(by)` is called on activation.  The first
+ * header also holds the "select every row of this page" checkbox, `onSelectPage(checked)`.
+ */
+export function renderHead(tr, onSort, onSelectPage) {
   tr.replaceChildren();
   for (const col of COLUMNS) {
     const th = document.createElement("th");
     th.scope = "col";
     th.dataset.key = col.key;
+    if (col.key === "ImageName") {
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.id = "select-page";
+      box.className = "select";
+      box.setAttribute("aria-label", "Select every image on this page");
+      box.addEventListener("change", () => onSelectPage(box.checked));
+      th.append(box);
+    }
     if (col.num) th.classList.add("num");
     if (col.sev) th.classList.add(`sev-${col.sev}`);
     if (col.sort) {
@@ -115,8 +129,11 @@ function cell(col, row, td) {
   }
 }
 
-/** Replace the body with `rows`; `onOpen(index, button)` opens a row's details. */
-export function renderRows(tbody, rows, onOpen, emptyText) {
+/**
+ * Replace the body with `rows`; `onOpen(index, button)` opens a row's details.  `selected` is
+ * the set of selected image IDs; `onSelect(row, checked)` is called when a row's box changes.
+ */
+export function renderRows(tbody, rows, onOpen, emptyText, selected = new Set(), onSelect = () => {}) {
   tbody.replaceChildren();
   if (rows.length === 0) {
     const tr = document.createElement("tr");
@@ -136,6 +153,21 @@ export function renderRows(tbody, rows, onOpen, emptyText) {
       if (col.num) td.classList.add("num");
       if (col.key === "ImageName") {
         td.scope = "row";
+        const box = document.createElement("input");
+        box.type = "checkbox";
+        box.className = "select";
+        box.checked = selected.has(row.ImageID);
+        box.setAttribute("aria-label", `Select ${row.ImageName}`);
+        box.addEventListener("click", (ev) => ev.stopPropagation()); // not a click on the row
+        box.addEventListener("change", () => {
+          tr.classList.toggle("selected", box.checked);
+          onSelect(row, box.checked);
+        });
+        tr.classList.toggle("selected", box.checked);
+        const head = document.createElement("span");
+        head.className = "row-head";
+        td.append(head);
+        head.append(box);
         const b = document.createElement("button");
         b.type = "button";
         b.className = "open";
@@ -145,7 +177,7 @@ export function renderRows(tbody, rows, onOpen, emptyText) {
           ev.stopPropagation();
           onOpen(index, b);
         });
-        td.append(b);
+        head.append(b);
       } else {
         const text = cell(col, row, td);
         if (text !== null) td.append(String(text));
@@ -162,11 +194,15 @@ export function renderRows(tbody, rows, onOpen, emptyText) {
   });
 }
 
-/** Arrow keys move between the rows' name buttons; Home/End jump to the first/last row. */
+/**
+ * Arrow keys move between the rows' name buttons (or their checkboxes, from a checkbox);
+ * Home/End jump to the first/last row.
+ */
 export function enableRowKeys(tbody) {
   tbody.addEventListener("keydown", (ev) => {
-    if (!ev.target.matches("button.open")) return;
-    const buttons = [...tbody.querySelectorAll("button.open")];
+    const kind = ev.target.matches("button.open") ? "button.open" : ev.target.matches("input.select") ? "input.select" : "";
+    if (!kind) return;
+    const buttons = [...tbody.querySelectorAll(kind)];
     const i = buttons.indexOf(ev.target);
     const target = {
       ArrowDown: buttons[i + 1],

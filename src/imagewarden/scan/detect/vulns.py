@@ -29,7 +29,7 @@ from imagewarden.scan.detect.base import (
     Severity,
     VulnerabilityFinding,
 )
-from imagewarden.scan.model import Component, ComponentType, ImageContents, Unknown
+from imagewarden.scan.model import Component, ComponentType, ImageContents, OsInfo, Unknown
 from imagewarden.vulndb.ecosystems import normalise_name, os_ecosystem
 from imagewarden.vulndb.index import Advisory, AdvisoryIndex
 from imagewarden.vulndb.match import MatchStatus, affected
@@ -108,6 +108,34 @@ class VulnerabilityDetector:
 
     def __init__(self, index: AdvisoryIndex) -> None:
         self._index = index
+        self._named: dict[tuple[object, ...], bool] = {}
+
+    def could_match(self, comp: Component, os: OsInfo | None) -> bool:
+        """Whether any advisory is indexed under a name ``comp`` is searched by.
+
+        The version plays no part, so the answer is memoised per (type, names, OS): bulk
+        re-matching asks this of every stored component and runs the full match only for
+        the few that can match.  Exact: a ``False`` component can never yield a finding.
+        """
+        key = (
+            comp.type,
+            comp.name,
+            comp.source_name,
+            comp.purl if comp.type is ComponentType.MAVEN else "",
+            os.family if os else None,
+            os.version if os else None,
+        )
+        hit = self._named.get(key)
+        if hit is None:
+            os_eco = os_ecosystem(os.family, os.version) if os else None
+            hit = any(
+                any(True for _ in self._index.candidates(s.ecosystem, s.name))
+                for s in _searches(comp, os_eco)
+            )
+            if len(self._named) >= 500_000:
+                self._named.clear()
+            self._named[key] = hit
+        return hit
 
     def detect(self, image: ImageContents) -> DetectorOutcome:
         try:

@@ -25,7 +25,7 @@ from cyclonedx.model.vulnerability import (
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
-from imagewarden.scan.detect.base import FindingCategory
+from imagewarden.scan.detect.base import FindingCategory, VulnerabilityFinding
 from imagewarden.scan.model import ScanReport
 
 _NS = uuid.UUID("5d1b1a1e-8f7c-4d55-9a55-1b8b7c0de001")
@@ -97,6 +97,8 @@ def build_bom(report: ScanReport) -> Bom:
         if outcome.category is not FindingCategory.VULN:
             continue
         for f in outcome.findings:
+            if not isinstance(f, VulnerabilityFinding):
+                continue
             target = f.component_purl if f.component_purl in refs else None
             rating = VulnerabilityRating(
                 severity=VulnerabilitySeverity(f.severity.value.lower()),

@@ -5,7 +5,13 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from imagewarden.scan.detect.base import Severity
+from imagewarden.scan.detect.base import (
+    BuildRiskFinding,
+    DetectorOutcome,
+    FileFinding,
+    Severity,
+    VulnerabilityFinding,
+)
 from imagewarden.scan.model import ScanReport
 
 _SEVERITY_STYLE = {
@@ -39,29 +45,70 @@ def render_table(report: ScanReport, console: Console) -> None:
         if outcome.error:
             console.print(f"[red]{outcome.category.value}: error:[/red] {outcome.error}")
             continue
-        findings = Table(
-            "ID",
-            "Severity",
-            "Package",
-            "Version",
-            "Fixed in",
-            title=f"Findings: {outcome.category.value}",
-        )
-        for f in sorted(
-            outcome.findings,
-            key=lambda f: (list(Severity).index(f.severity), f.id, f.component_name),
-        ):
-            findings.add_row(
-                f.cve_id,
-                f"[{_SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
-                f.component_name,
-                f.component_version,
-                ", ".join(f.fixed_versions),
-            )
-        console.print(findings)
+        _vulns(outcome, console)
+        _files(outcome, console)
+        _risks(outcome, console)
 
     if report.unknowns:
         unk = Table("Path", "Analyzer", "Reason", title="Unknowns (not analysed)")
         for u in report.unknowns:
             unk.add_row(u.path, u.analyzer, u.reason)
         console.print(unk)
+
+
+def _vulns(outcome: DetectorOutcome, console: Console) -> None:
+    vulns = [f for f in outcome.findings if isinstance(f, VulnerabilityFinding)]
+    if not vulns and outcome.findings:
+        return
+    findings = Table(
+        "ID",
+        "Severity",
+        "Package",
+        "Version",
+        "Fixed in",
+        title=f"Findings: {outcome.category.value}",
+    )
+    for f in sorted(
+        vulns, key=lambda f: (list(Severity).index(f.severity), f.id, f.component_name)
+    ):
+        findings.add_row(
+            f.cve_id,
+            f"[{_SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
+            f.component_name,
+            f.component_version,
+            ", ".join(f.fixed_versions),
+        )
+    console.print(findings)
+
+
+def _files(outcome: DetectorOutcome, console: Console) -> None:
+    files = [f for f in outcome.findings if isinstance(f, FileFinding)]
+    if not files:
+        return
+    table = Table(
+        "Rule",
+        "Severity",
+        "Path",
+        "Line",
+        "Excerpt (redacted)",
+        title=f"Findings: {outcome.category.value}",
+    )
+    for f in sorted(files, key=lambda f: (list(Severity).index(f.severity), f.path, f.line)):
+        table.add_row(
+            f.title,
+            f"[{_SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
+            f.path,
+            str(f.line or ""),
+            f.excerpt,
+        )
+    console.print(table)
+
+
+def _risks(outcome: DetectorOutcome, console: Console) -> None:
+    risks = [f for f in outcome.findings if isinstance(f, BuildRiskFinding)]
+    if not risks:
+        return
+    table = Table("Rule", "Level", "Instruction", title=f"Findings: {outcome.category.value}")
+    for f in sorted(risks, key=lambda f: (-f.level, f.rule_id, f.instruction)):
+        table.add_row(f.rule_id, str(f.level), f.instruction)
+    console.print(table)

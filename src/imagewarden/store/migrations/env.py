@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 import imagewarden.store.advisories
+import imagewarden.store.feature_tables
 import imagewarden.store.job_tables
 import imagewarden.store.tables  # noqa: F401  (registers the core tables)
 from imagewarden.store.base import Base

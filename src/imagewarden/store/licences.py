@@ -1,0 +1,188 @@
+"""SQL of image licences: the quota row and the ``images.is_authorized`` flag it governs.
+
+A licence *is* ``images.is_authorized = 1`` on an image whose decision is made
+(``images.id <= licence_quotas.decided_upto``).  New images arrive with the column's default
+(1) but undecided; ``reconcile`` decides them oldest first: authorised while the account
+has free licences, unauthorised after.  Deleting an image frees its licence by itself,
+because ``used`` is always counted, never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from imagewarden.inventory.models import ImageQuery
+from imagewarden.store.feature_tables import LicenceQuotaRow
+from imagewarden.store.images import _where
+from imagewarden.store.tables import Image
+
+__all__ = [
+    "LicenceCounts",
+    "authorise",
+    "counts",
+    "grant",
+    "reconcile",
+    "revoke",
+    "set_total",
+]
+
+
+@dataclass(frozen=True)
+class LicenceCounts:
+    total: int
+    used: int  # authorised images
+    unauthorised: int
+    updated_at: datetime | None
+
+
+def _ensure_row(session: Session, account_id: int, default_total: int, now: datetime) -> None:
+    values = {
+        "account_id": account_id,
+        "total": default_total,
+        "decided_upto": 0,
+        "updated_at": now,
+    }
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(LicenceQuotaRow).values(**values).on_conflict_do_nothing())
+
+
+def _nth_id(session: Session, conds: Sequence[ColumnElement[bool]], n: int) -> int | None:
+    """The ``images.id`` of the n-th (1-based) image matching ``conds``, oldest first."""
+    if n <= 0:
+        return None
+    return session.scalar(select(Image.id).where(*conds).order_by(Image.id).offset(n - 1).limit(1))
+
+
+def reconcile(session: Session, account_id: int, default_total: int, now: datetime) -> None:
+    """Decide the licences of images that arrived since the last call (cheap when none did).
+
+    Two processes reconciling at once: the ``UPDATE ... WHERE decided_upto = :seen`` claim
+    lets exactly one of them decide a range; the other sees no row updated and leaves it.
+    """
+    _ensure_row(session, account_id, default_total, now)
+    row = session.execute(
+        select(LicenceQuotaRow.total, LicenceQuotaRow.decided_upto).where(
+            LicenceQuotaRow.account_id == account_id
+        )
+    ).one()
+    total, mark = int(row.total), int(row.decided_upto)
+    newer = session.scalar(
+        select(Image.id)
+        .where(Image.id > mark, Image.account_id == account_id)
+        .order_by(Image.id)
+        .limit(1)
+    )
+    if newer is None:
+        return
+    top = int(session.scalar(select(func.max(Image.id)).where(Image.account_id == account_id)) or 0)
+    claimed = session.execute(
+        update(LicenceQuotaRow)
+        .where(LicenceQuotaRow.account_id == account_id, LicenceQuotaRow.decided_upto == mark)
+        .values(decided_upto=top, updated_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return
+    mine = Image.account_id == account_id
+    used = int(
+        session.scalar(select(func.count()).where(mine, Image.id <= mark, Image.is_authorized == 1))
+        or 0
+    )
+    fresh = [mine, Image.id > mark, Image.id <= top]
+    free = total - used
+    if free <= 0:
+        session.execute(update(Image).where(*fresh).values(is_authorized=0))
+        return
+    cutoff = _nth_id(session, fresh, free)  # None: fewer new images than free licences
+    upto = fresh if cutoff is None else [*fresh, Image.id <= cutoff]
+    session.execute(update(Image).where(*upto).values(is_authorized=1))
+    if cutoff is not None:
+        session.execute(update(Image).where(*fresh, Image.id > cutoff).values(is_authorized=0))
+
+
+def counts(session: Session, account_id: int) -> LicenceCounts:
+    row = session.get(LicenceQuotaRow, account_id)
+    by_flag = dict(
+        session.execute(
+            select(Image.is_authorized, func.count())
+            .where(Image.account_id == account_id)
+            .group_by(Image.is_authorized)
+        ).all()
+    )
+    used = int(sum(n for flag, n in by_flag.items() if flag))
+    return LicenceCounts(
+        int(row.total) if row else 0,
+        used,
+        int(by_flag.get(0, 0)),
+        row.updated_at if row else None,
+    )
+
+
+def set_total(session: Session, account_id: int, total: int, now: datetime) -> int:
+    """Set the quota; when it shrinks below the licences in use, the newest authorised
+    images lose theirs.  Returns how many were revoked."""
+    _ensure_row(session, account_id, total, now)
+    session.execute(
+        update(LicenceQuotaRow)
+        .where(LicenceQuotaRow.account_id == account_id)
+        .values(total=total, updated_at=now)
+    )
+    held = [Image.account_id == account_id, Image.is_authorized == 1]
+    cutoff = _nth_id(session, held, total)
+    extra: list[Any] = [*held, Image.id > cutoff] if cutoff is not None else held
+    if cutoff is None and total > 0:
+        return 0  # fewer licences in use than the new total
+    res = session.execute(update(Image).where(*extra).values(is_authorized=0))
+    return int(res.rowcount)  # type: ignore[attr-defined]
+
+
+def authorise(
+    session: Session,
+    account_id: int,
+    *,
+    image_ids: Sequence[str],
+    query: ImageQuery | None,
+    exclude: Sequence[str],
+    limit: int,
+) -> list[int]:
+    """The ``images.id`` of up to ``limit`` unauthorised images chosen by IDs, or by the
+    list filters (``query``), or all of them (neither given), minus ``exclude``; oldest
+    first.  The caller checks the quota and then calls ``grant``."""
+    conds: list[Any] = [Image.account_id == account_id, Image.is_authorized == 0]
+    if image_ids:
+        conds.append(Image.image_id.in_(list(image_ids)))
+    elif query is not None:
+        conds.extend(_where(account_id, query))
+    if exclude:
+        conds.append(Image.image_id.not_in(list(exclude)))
+    stmt = select(Image.id).where(*conds).order_by(Image.id).limit(limit)
+    return [int(i) for i in session.scalars(stmt)]
+
+
+def grant(session: Session, account_id: int, pks: Sequence[int]) -> None:
+    for start in range(0, len(pks), 1000):
+        chunk = list(pks[start : start + 1000])
+        session.execute(
+            update(Image)
+            .where(Image.account_id == account_id, Image.id.in_(chunk))
+            .values(is_authorized=1)
+        )
+
+
+def revoke(session: Session, account_id: int, image_ids: Sequence[str]) -> int:
+    res = session.execute(
+        update(Image)
+        .where(
+            and_(Image.account_id == account_id, Image.image_id.in_(list(image_ids))),
+            Image.is_authorized == 1,
+        )
+        .values(is_authorized=0)
+    )
+    return int(res.rowcount)  # type: ignore[attr-defined]
