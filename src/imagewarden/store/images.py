@@ -30,8 +30,10 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    case,
     false,
     func,
+    literal,
     or_,
     select,
 )
@@ -81,6 +83,35 @@ IMAGE_COUNTS = Table(
 )
 _C = IMAGE_COUNTS.c
 
+# --- key-focus images (IsSuggest), computed when read, so it follows every scan and every
+# host report at once: a scanned image that runs in at least one container and has a
+# critical vulnerability, malware, or a high vulnerability with a fix available.
+_RUNNING = and_(Image.scan_status == "SCANNED", Image.container_cnt > 0)
+_SUGGEST_REASONS = (
+    (and_(_RUNNING, Image.virus_cnt > 0), "running containers; malware found in the image"),
+    (
+        and_(_RUNNING, Image.critical_cnt > 0),
+        "running containers; critical vulnerabilities",
+    ),
+    (
+        and_(_RUNNING, Image.high_cnt > 0, Image.recommended_fix.is_(True)),
+        "running containers; high-severity vulnerabilities with a fix available",
+    ),
+)
+IS_SUGGEST = case(*((cond, literal(1)) for cond, _ in _SUGGEST_REASONS), else_=literal(0))
+_REASON = case(*((cond, literal(text)) for cond, text in _SUGGEST_REASONS), else_=Image.reason)
+_SOLUTION = case(
+    (
+        IS_SUGGEST == 1,
+        literal(
+            "Rebuild the image on fixed packages (DescribeAssetImageVulList lists the fixed "
+            "versions; DescribeAssetImageVirusList the infected files) and redeploy the "
+            "containers that run it."
+        ),
+    ),
+    else_=Image.solution,
+)
+
 _SORT_COLUMNS: dict[SortField, Any] = {
     SortField.CREATE_TIME: Image.create_time,
     SortField.IMAGE_NAME: Image.image_name,
@@ -97,7 +128,7 @@ _SORT_COLUMNS: dict[SortField, Any] = {
     SortField.HIGH: Image.high_cnt,
     SortField.MEDIUM: Image.medium_cnt,
     SortField.LOW: Image.low_cnt,
-    SortField.IS_SUGGEST: Image.is_suggest,
+    SortField.IS_SUGGEST: IS_SUGGEST,
     SortField.IS_AUTHORIZED: Image.is_authorized,
 }
 #: the only sort columns that can be NULL ("empty values sort last"); on the others
@@ -146,7 +177,7 @@ _ROW_COLUMNS = (
     Image.scan_virus_error,
     Image.scan_vul_error,
     Image.scan_risk_error,
-    Image.is_suggest,
+    IS_SUGGEST,
     Image.is_authorized,
     Image.component_cnt,
     Image.critical_cnt,
@@ -155,8 +186,8 @@ _ROW_COLUMNS = (
     Image.low_cnt,
     Image.is_latest_image,
     Image.recommended_fix,
-    Image.solution,
-    Image.reason,
+    _SOLUTION,
+    _REASON,
 )
 #: from this Offset on, the page's image IDs are found on the index first (deferred join)
 _DEFERRED_FROM = 100
