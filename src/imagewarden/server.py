@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +45,7 @@ def open_runtime(
     migrate: bool = True,
     queue_url: str | None = None,
     queue_name: str | None = None,
+    pull_registries: Sequence[str] = (),
 ) -> Runtime:
     """``queue_url`` (amqp://...): jobs are published to RabbitMQ for ``imagewarden worker``
     processes (``jobs.broker``) instead of waiting in the database for embedded workers."""
@@ -59,7 +60,7 @@ def open_runtime(
 
         publisher = broker.QueuePublisher(queue_url, queue_name or broker.DEFAULT_QUEUE_NAME)
         queue = broker.PublishingJobQueue(sessions, utcnow, publisher)
-    tasks = TaskService(sessions, queue, utcnow)
+    tasks = TaskService(sessions, queue, utcnow, pull_registries=pull_registries)
     return Runtime(engine, service, queue, tasks, db_url, key_file)
 
 

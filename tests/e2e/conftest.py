@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +40,7 @@ class Server:
         return self.service.create_key(f"e2e-{uuid.uuid4().hex[:12]}")
 
 
-def _start(db_url: str, tmp: Path) -> Iterator[Server]:
+def _start(db_url: str, tmp: Path, extra: Sequence[str] = ()) -> Iterator[Server]:
     key_file = tmp / "server.key"
     engine = make_engine(db_url)
     upgrade(engine)
@@ -67,6 +67,7 @@ def _start(db_url: str, tmp: Path) -> Iterator[Server]:
                 str(key_file),
                 "--log-level",
                 "warning",
+                *extra,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -109,6 +109,14 @@ def serve(
     ] = None,
     queue: worker_cmd.QueueUrlOpt = None,
     queue_name: worker_cmd.QueueNameOpt = worker_cmd.DEFAULT_QUEUE_NAME,
+    pull_registry: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pull-registry",
+            help="registry HOST[:PORT] the server may pull reported images from (by their "
+            "repo digest) when no source was recorded; repeatable; default none",
+        ),
+    ] = None,
 ) -> None:
     """Serve the TCSS-compatible API on http://HOST:PORT/ (and run scan tasks)."""
     import uvicorn
@@ -131,6 +139,8 @@ def serve(
         os.environ["IMAGEWARDEN_RULES_DIR"] = str(rules_dir.resolve())
     if clamd:
         os.environ[serve_mod.ENV_CLAMD] = clamd
+    if pull_registry:
+        os.environ[serve_mod.ENV_PULL] = ",".join(pull_registry)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

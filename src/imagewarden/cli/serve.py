@@ -15,6 +15,7 @@ ENV_RATE = "IMAGEWARDEN_RATE_LIMITS"
 ENV_SCAN_WORKERS = "IMAGEWARDEN_SCAN_WORKERS"
 ENV_CACHE = "IMAGEWARDEN_CACHE_DIR"
 ENV_CLAMD = "IMAGEWARDEN_CLAMD"
+ENV_PULL = "IMAGEWARDEN_PULL_REGISTRIES"
 
 
 def create_app() -> ApiApp:
@@ -25,6 +26,7 @@ def create_app() -> ApiApp:
         migrate=False,
         queue_url=queue,
         queue_name=os.environ.get(ENV_QUEUE_NAME) or None,
+        pull_registries=os.environ.get(ENV_PULL, "").split(","),
     )
     from imagewarden.cli.rules import resolve_rules_dir
 

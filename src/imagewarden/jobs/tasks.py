@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar
 
@@ -76,13 +76,41 @@ class TaskSummary:
     sub_status: str  # Success | Timeout | Cancel | Error | ""
 
 
+def registry_host(ref: str) -> str:
+    """The registry host of an image reference, as docker resolves it
+    (``nginx@sha256:..`` → ``docker.io``; ``127.0.0.1:5000/app@..`` → ``127.0.0.1:5000``)."""
+    first, sep, _ = ref.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first.lower()
+    return "docker.io"
+
+
 class TaskService:
     def __init__(
-        self, sessions: sessionmaker[Session], queue: SqlJobQueue, clock: Callable[[], datetime]
+        self,
+        sessions: sessionmaker[Session],
+        queue: SqlJobQueue,
+        clock: Callable[[], datetime],
+        *,
+        pull_registries: Iterable[str] = (),
     ) -> None:
+        """``pull_registries``: registry hosts (``host[:port]``) the server may pull an
+        image from when no source was recorded for it, by a repo digest a host reported.
+        Empty by default: a host report must not make the server fetch from anywhere."""
         self._sessions = sessions
         self._queue = queue
         self._clock = clock
+        self._pull = frozenset(h.strip().lower() for h in pull_registries if h.strip())
+
+    def _source(self, c: task_store.SelectedImage) -> str:
+        """The recorded source, else ``registry:HOST/REPO@DIGEST`` from a repo digest whose
+        registry the operator allows."""
+        if c.source_ref or not self._pull:
+            return c.source_ref
+        for ref in c.repo_digests:
+            if registry_host(ref) in self._pull and "@sha256:" in ref:
+                return "registry:" + ref
+        return ""
 
     def _expire(self, account_id: int) -> None:
         """Cancel what is left of tasks past their deadline."""
@@ -132,6 +160,7 @@ class TaskService:
                 known = {c.image_id for c in chosen} | set(exclude)
                 if missing := [i for i in image_ids if i not in known]:
                     raise NotFoundError(f"no image {missing[0]} in this account")
+            chosen = [replace(c, source_ref=self._source(c)) for c in chosen]
             scannable = [c for c in chosen if c.source_ref and c.authorized]
             chosen = [c for c in chosen if c.authorized]
             task_store.insert_task(

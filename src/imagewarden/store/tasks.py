@@ -35,6 +35,9 @@ class SelectedImage:
     image_id: str
     source_ref: str
     authorized: bool = True
+    #: ``host/repo@sha256:...`` from host reports: where the bytes can be pulled from when
+    #: no source was recorded (only from registries the operator allows)
+    repo_digests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,12 @@ def select_images(
     if running_only:
         conds.append(Image.container_cnt > 0)
     stmt = (
-        select(Image.image_id, Image.source_ref, Image.is_authorized)
+        select(Image.image_id, Image.source_ref, Image.is_authorized, Image.repo_digests)
         .where(and_(*conds))
         .order_by(Image.image_id)
     )
     return [
-        SelectedImage(r.image_id, r.source_ref, bool(r.is_authorized))
+        SelectedImage(r.image_id, r.source_ref, bool(r.is_authorized), tuple(r.repo_digests or ()))
         for r in session.execute(stmt)
     ]
 
