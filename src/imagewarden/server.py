@@ -23,6 +23,7 @@ from imagewarden.store.jobs import SqlJobQueue
 from imagewarden.store.migrate import upgrade
 
 if TYPE_CHECKING:
+    from imagewarden.inventory.agent_scans import VulnMatcher
     from imagewarden.jobs.scanning import ScannerConfig
 
 __all__ = ["Runtime", "ScanPool", "build_app", "open_runtime", "scanner_config"]
@@ -167,9 +168,20 @@ def build_app(
 
     hooks: tuple[Callable[[], None], Callable[[], None]] = (start, stop)
     return ApiApp(
-        ActionRegistry(all_actions(runtime.service, runtime.tasks, features)),
+        ActionRegistry(
+            all_actions(runtime.service, runtime.tasks, features, _agent_matcher(runtime))
+        ),
         runtime.service,
         ApiSettings(rate_limits=rate_limits),
         extra_routes={**console_routes(), **(features.routes() if features else {})},
         lifespan=hooks,
     )
+
+
+def _agent_matcher(runtime: Runtime) -> VulnMatcher:
+    """Agent-reported components are matched against the server's advisories (built on first
+    use: the advisory index is opened only when an agent reports)."""
+    from imagewarden.jobs.component_match import lazy_matcher
+    from imagewarden.vulndb import detector_for
+
+    return lazy_matcher(lambda: detector_for(runtime.db_url))

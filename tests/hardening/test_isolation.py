@@ -385,6 +385,24 @@ def p_scan_setting_describe(a: Tenant, b: Tenant) -> None:
     assert mine["ScanTime"] == "04:30" and theirs["ScanTime"] == "01:15"
 
 
+def p_agent_scan_results(a: Tenant, b: Tenant) -> None:
+    own = {"OsName": "debian:12", "Components": [{"Name": "x", "Version": "1", "Type": "deb"}]}
+    for ids in ([a.own[0]], [b.own[0], a.own[1]]):
+        results = [{"ImageID": i, **own} for i in ids]
+        assert b.error("ReportImageScanResults", {"Images": results}) == "ResourceNotFound"
+    assert (
+        b.error("ReportImageScanResults", {"Images": [{"ImageID": a.own[0], "AgentError": "x"}]})
+        == "ResourceNotFound"
+    )
+    # the shared digest: B's copy takes B's result and AgentError, A's keeps its own
+    out = b.call("ReportImageScanResults", {"Images": [{"ImageID": SHARED_IMAGE, **own}]})
+    assert out["RecordedCount"] == 1
+    out = b.call(
+        "ReportImageScanResults", {"Images": [{"ImageID": SHARED_IMAGE, "AgentError": "gone"}]}
+    )
+    assert out["AgentErrorCount"] == 1
+
+
 PROBES: dict[str, Probe] = {
     "DescribeAssetImageVirusList": _not_found_for_a("DescribeAssetImageVirusList"),
     "DescribeAssetImageRiskList": _not_found_for_a("DescribeAssetImageRiskList"),
@@ -404,6 +422,7 @@ PROBES: dict[str, Probe] = {
     "DescribeAssetImageScanStatus": p_scan_status,
     "DescribeAssetImageScanTask": p_scan_task,
     "ModifyAssetImageScanStop": p_scan_stop,
+    "ReportImageScanResults": p_agent_scan_results,
     "ReportHostAssets": p_report,  # last: it changes B's own data the other probes read
 }
 

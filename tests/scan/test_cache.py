@@ -8,7 +8,14 @@ from imagewarden.scan.analyzer.apk import ApkAnalyzer
 from imagewarden.scan.analyzer.dpkg import DpkgAnalyzer
 from imagewarden.scan.analyzer.os_release import OsReleaseAnalyzer
 from imagewarden.scan.cache import DirLayerCache, InMemoryLayerCache, cache_key
-from imagewarden.scan.model import Component, ComponentType, LayerFacts, OsInfo, Unknown
+from imagewarden.scan.model import (
+    Component,
+    ComponentType,
+    FileOwnership,
+    LayerFacts,
+    OsInfo,
+    Unknown,
+)
 from imagewarden.scan.pipeline import scan_image
 from imagewarden.scan.source.oci_layout import OciLayoutSource
 from tests.scan.conftest import STATUS, Counting
@@ -34,12 +41,19 @@ FACTS = LayerFacts(
     opaque_dirs=("c",),
     symlinks=(("etc/os-release", "../usr/lib/os-release"),),
     os_files=(OsInfo("debian", "12", "debian:12", "Debian", "etc/os-release"),),
+    owned_files=(
+        FileOwnership(
+            "var/lib/dpkg/info/python3-requests.list",
+            "deb:python3-requests",
+            ("usr/lib/python3/dist-packages/requests-2.28.1.egg-info",),
+        ),
+    ),
 )
 DIFF = "sha256:" + "a" * 64
 
 
 class DpkgV2(DpkgAnalyzer):
-    version = 2
+    version = DpkgAnalyzer.version + 1
 
 
 def test_key_depends_on_everything_that_changes_output() -> None:

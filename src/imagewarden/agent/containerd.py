@@ -19,9 +19,10 @@ import logging
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from imagewarden.agent.collector import CollectorError
+from imagewarden.agent.collector import CollectorError, ExportError
 from imagewarden.agent.model import ContainerInfo, ImageInfo, Inventory, normalise_id, rfc3339
 
 __all__ = ["DEFAULT_CONTAINERD_ADDRESS", "DEFAULT_NAMESPACES", "ContainerdCollector"]
@@ -66,16 +67,35 @@ class ContainerdCollector:
         self.platform = platform
         self.timeout = timeout
         self._resolved: dict[str, _Resolved] = {}  # target digest -> facts (content-addressed)
+        self._refs: dict[str, tuple[str, str]] = {}  # image ID -> (namespace, image name)
 
     def collect(self) -> Inventory:
         images: list[ImageInfo] = []
         containers: list[ContainerInfo] = []
         used: set[str] = set()
+        refs: dict[str, tuple[str, str]] = {}
         for ns in self.namespaces:
             by_name = self._images(ns, images, used)
+            for name, image_id in sorted(by_name.items()):
+                refs.setdefault(image_id, (ns, name))
             containers.extend(self._containers(ns, by_name))
         self._resolved = {k: v for k, v in self._resolved.items() if k in used}
+        self._refs = refs
         return Inventory.of(images, containers)
+
+    def export(self, image_id: str, workdir: Path) -> str:
+        """``ctr images export`` of this platform only (an OCI archive) into ``workdir``."""
+        ref = self._refs.get(image_id)
+        if ref is None:
+            raise ExportError(f"containerd: {image_id} was not collected")
+        ns, name = ref
+        dest = workdir / "image.tar"
+        platform = "/".join(self.platform)
+        try:
+            self._run(ns, "images", "export", "--platform", platform, str(dest), name)
+        except CollectorError as exc:
+            raise ExportError(str(exc)) from exc
+        return f"oci-archive:{dest}"
 
     # -- ctr -------------------------------------------------------------------------------
     def _run(self, ns: str, *args: str) -> bytes:

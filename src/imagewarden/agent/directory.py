@@ -22,7 +22,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from imagewarden.agent.collector import CollectorError
+from imagewarden.agent.collector import CollectorError, ExportError
 from imagewarden.agent.model import ImageInfo, Inventory, rfc3339
 
 __all__ = ["DirectoryCollector"]
@@ -40,17 +40,31 @@ class DirectoryCollector:
     def __init__(self, root: str | Path, *, max_depth: int = 4) -> None:
         self.root = Path(root)
         self.max_depth = max_depth
+        self._refs: dict[str, str] = {}  # image ID -> the source reference it was read from
 
     def collect(self) -> Inventory:
         if not self.root.is_dir():
             raise CollectorError(f"dir: {self.root}: not a directory")
         images: list[ImageInfo] = []
+        refs: dict[str, str] = {}
         for path in self._candidates():
             try:
-                images.extend(self._read(path))
+                found = self._read(path)
             except Exception as exc:  # one unreadable file must not hide the others
                 log.warning("dir: skipping %s: %s", path, exc)
+                continue
+            for info, ref in found:
+                images.append(info)
+                refs.setdefault(info.image_id, ref)
+        self._refs = refs
         return Inventory.of(images, [])
+
+    def export(self, image_id: str, workdir: Path) -> str:
+        """The files are the image: the reference they were read from (nothing is copied)."""
+        ref = self._refs.get(image_id)
+        if ref is None:
+            raise ExportError(f"dir: {image_id} is not in {self.root}")
+        return ref
 
     def _candidates(self) -> list[Path]:
         found: list[Path] = []
@@ -70,7 +84,7 @@ class DirectoryCollector:
             )
         return found
 
-    def _read(self, path: Path) -> list[ImageInfo]:
+    def _read(self, path: Path) -> list[tuple[ImageInfo, str]]:
         from imagewarden.scan.source import open_source
 
         if path.is_dir():
@@ -101,8 +115,9 @@ class DirectoryCollector:
         raise CollectorError("neither a docker-archive nor an OCI archive")
 
     @staticmethod
-    def _one(open_source: Any, ref: str, names: tuple[str, ...] | None) -> ImageInfo:
-        """One image; ``names`` replaces the source's own tags (OCI ref names are not repo:tag)."""
+    def _one(open_source: Any, ref: str, names: tuple[str, ...] | None) -> tuple[ImageInfo, str]:
+        """One image and its reference; ``names`` replaces the source's own tags (OCI ref
+        names are not repo:tag)."""
         src = open_source(ref)
         try:
             manifest = src.manifest()
@@ -110,7 +125,7 @@ class DirectoryCollector:
             size = sum(max(0, layer.size) for layer in src.layers())
         finally:
             src.close()
-        return ImageInfo(
+        info = ImageInfo(
             image_id=str(config.digest),
             repo_tags=tuple(sorted(set(manifest.repo_tags if names is None else names))),
             repo_digests=tuple(sorted(manifest.repo_digests)),
@@ -119,6 +134,7 @@ class DirectoryCollector:
             os_name=None,
             architecture=config.architecture or None,
         )
+        return info, ref
 
 
 def _is_tar(path: Path) -> bool:

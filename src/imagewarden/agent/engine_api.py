@@ -9,11 +9,12 @@ refuses versions below 1.44; Podman serves the same unversioned paths).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from imagewarden.agent.collector import CollectorError
+from imagewarden.agent.collector import CollectorError, ExportError
 from imagewarden.agent.endpoint import Endpoint
 from imagewarden.agent.model import ContainerInfo, ImageInfo, Inventory, normalise_id, rfc3339
 
@@ -47,6 +48,29 @@ class EngineApiCollector:
         current = {i.image_id for i in images}
         self._details = {k: v for k, v in self._details.items() if k in current}
         return Inventory.of(images, containers)
+
+    def export(self, image_id: str, workdir: Path) -> str:
+        """``GET /images/{id}/get`` (what ``docker save``/``podman save`` call), streamed to
+        ``workdir/image.tar``: a docker-archive the scanner reads like any other."""
+        dest = workdir / "image.tar"
+        try:
+            with (
+                self.endpoint.client(self.timeout) as client,
+                client.stream("GET", f"/images/{image_id}/get") as resp,
+            ):
+                if resp.status_code != 200:
+                    resp.read()
+                    raise ExportError(
+                        f"{self.name}: save {image_id}: HTTP {resp.status_code}: {_message(resp)}"
+                    )
+                with dest.open("wb") as fh:
+                    for chunk in resp.iter_bytes(1 << 20):
+                        fh.write(chunk)
+        except httpx.HTTPError as exc:
+            raise ExportError(f"{self.name}: save {image_id}: {exc}") from exc
+        except OSError as exc:
+            raise ExportError(f"{self.name}: save {image_id}: {exc}") from exc
+        return f"docker-archive:{dest}"
 
     def _get(self, client: httpx.Client, path: str, params: dict[str, str] | None = None) -> Any:
         resp = client.get(path, params=params)

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from imagewarden.agent.collector import Collector, CollectorError
-from imagewarden.agent.model import HostIdentity, report_payload
+from imagewarden.agent.model import HostIdentity, Inventory, report_payload
+from imagewarden.agent.scanning import AgentScanner, ScanRound
 from imagewarden.agent.sender import Sender, SendError
 from imagewarden.agent.state import StateDir
 
@@ -47,10 +48,15 @@ class OnceResult:
     attempts: int
     error: str = ""
     response: dict[str, Any] | None = None
+    scans: ScanRound | None = None
 
     @property
     def ok(self) -> bool:
-        return self.collected and self.delivered
+        return (
+            self.collected
+            and self.delivered
+            and (self.scans is None or self.scans.undelivered == 0)
+        )
 
 
 class Agent:
@@ -64,7 +70,12 @@ class Agent:
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        scanner: AgentScanner | None = None,
     ) -> None:
+        """``scanner`` (``--scan``): after a snapshot is delivered, the images it lists that
+        are due are scanned here and their results reported (``agent.scanning``)."""
+        self.scanner = scanner
+        self.last_inventory: Inventory | None = None
         self.collector = collector
         self.identity = identity
         self.sender = sender
@@ -80,6 +91,7 @@ class Agent:
         except CollectorError as exc:
             log.error("collect failed: %s", exc)
             return False
+        self.last_inventory = inventory
         payload = report_payload(self.identity(), inventory)
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.state.write_spool(payload, stamp)
@@ -119,6 +131,20 @@ class Agent:
         )
         return True, response, None
 
+    def scan_round(self) -> ScanRound | None:
+        """With ``--scan``: scan what the last collected (and delivered) snapshot lists."""
+        if self.scanner is None or self.last_inventory is None:
+            return None
+        result = self.scanner.scan(self.identity().host_id, self.last_inventory)
+        log.info(
+            "scan round: %d scanned, %d unreadable, %d undelivered, %d already scanned",
+            result.scanned,
+            result.failed,
+            result.undelivered,
+            result.skipped,
+        )
+        return result
+
     def run_once(self, attempts: int = 5, sleep: Callable[[float], Any] = time.sleep) -> OnceResult:
         """One snapshot, delivered with up to ``attempts`` tries."""
         collected = self.collect()
@@ -128,9 +154,11 @@ class Agent:
             if ok is None:
                 return OnceResult(collected, False, n - 1, "nothing to report")
             if ok:
-                return OnceResult(
-                    collected, True, n, "" if collected else "collect failed", response
-                )
+                scans = self.scan_round()
+                error = "" if collected else "collect failed"
+                if scans is not None and scans.undelivered:
+                    error = f"{scans.undelivered} scan report(s) not delivered"
+                return OnceResult(collected, True, n, error, response, scans)
             error = str(exc)
             if exc is not None and not exc.retryable:
                 return OnceResult(collected, False, n, error)
@@ -151,6 +179,8 @@ class Agent:
                 retry_at = now  # a new snapshot is sent at once
             if retry_at is not None and self.clock() >= retry_at:
                 ok, _, exc = self.deliver()
+                if ok:
+                    self.scan_round()
                 if ok is False and exc is not None and exc.retryable:
                     failures += 1
                     retry_at = self.clock() + self.backoff.delay(failures, self.rng)

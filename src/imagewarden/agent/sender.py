@@ -59,12 +59,13 @@ class Sender:
     def close(self) -> None:
         self._client.close()
 
-    def send(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def send(self, payload: dict[str, Any], action: str = ACTION) -> dict[str, Any]:
+        """One signed call of ``action`` (``ReportHostAssets``, ``ReportImageScanResults``)."""
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         headers = tc3_sign_request(
             secret_id=self.secret_id,
             secret_key=self.secret_key,
-            action=ACTION,
+            action=action,
             version=VERSION,
             host=self.host,
             body=body,

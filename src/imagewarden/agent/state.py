@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["AgentStateError", "StateDir"]
+__all__ = ["AgentStateError", "StateDir", "atomic_write"]
 
 _HOST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SPOOL_VERSION = 1
@@ -73,13 +73,13 @@ class StateDir:
                 )
             return value
         value = str(uuid.uuid4())
-        _atomic_write(path, (value + "\n").encode())
+        atomic_write(path, (value + "\n").encode())
         return value
 
     def write_spool(self, payload: dict[str, Any], collected_at: str) -> None:
         doc = {"Version": SPOOL_VERSION, "CollectedAt": collected_at, "Payload": payload}
         self.ensure()
-        _atomic_write(self.spool_path, json.dumps(doc, separators=(",", ":")).encode())
+        atomic_write(self.spool_path, json.dumps(doc, separators=(",", ":")).encode())
 
     def read_spool(self) -> tuple[dict[str, Any], str] | None:
         """(payload, collected_at) of the spooled snapshot; None if none (or unreadable)."""
@@ -104,7 +104,8 @@ class StateDir:
             self.spool_path.unlink()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Temporary file, fsync, rename, fsync the directory: never half a file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -92,6 +92,27 @@ def agent(
         float, typer.Option("--timeout", min=1.0, help="engine and server timeout, seconds")
     ] = 30.0,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning")] = "info",
+    scan: Annotated[
+        bool,
+        typer.Option(
+            "--scan",
+            help="also scan this host's images here and report the results "
+            "(ReportImageScanResults; vulnerabilities are matched by the server)",
+        ),
+    ] = False,
+    scanners: Annotated[
+        str, typer.Option("--scanners", help="with --scan: vuln, virus, risk (comma-separated)")
+    ] = "vuln,virus,risk",
+    scan_retry: Annotated[
+        float,
+        typer.Option("--scan-retry", min=0.0, help="seconds before an unreadable image is retried"),
+    ] = 3600.0,
+    rescan_after: Annotated[
+        float,
+        typer.Option(
+            "--rescan-after", min=0.0, help="seconds before a scanned image is re-scanned"
+        ),
+    ] = 7 * 86400.0,
 ) -> None:
     """Report this host's images and containers to an imagewarden server."""
     from imagewarden.agent import (
@@ -146,8 +167,31 @@ def agent(
         return HostIdentity(host_id, name, host_ips(), super_node)
 
     collector: Any = collectors[0] if len(collectors) == 1 else MultiCollector(collectors)
+    scanner = None
+    if scan:
+        from imagewarden.agent.scanning import AgentScanner
+        from imagewarden.scan.detect.registry import parse_categories
+
+        try:
+            categories = parse_categories(scanners)
+        except ValueError as exc:
+            _fail(str(exc))
+            return
+        scanner = AgentScanner(
+            collector,
+            sender,
+            state,
+            categories=sorted(categories),
+            retry_after=scan_retry,
+            rescan_after=rescan_after,
+        )
     runner = Agent(
-        collector, identity, sender, state, backoff=Backoff(retry_base, max(retry_base, retry_max))
+        collector,
+        identity,
+        sender,
+        state,
+        backoff=Backoff(retry_base, max(retry_base, retry_max)),
+        scanner=scanner,
     )
     logging.getLogger(__name__).info(
         "agent for host %s (%s) reporting %s to %s", host_id, name, collector.name, server
@@ -163,6 +207,12 @@ def agent(
                 f"reported host {host_id}: {resp.get('ImageCount')} image(s), "
                 f"{resp.get('ContainerCount')} container(s)"
             )
+            if result.scans is not None:
+                s = result.scans
+                typer.echo(
+                    f"scanned {s.scanned} image(s), {s.failed} unreadable (AgentError), "
+                    f"{s.skipped} already scanned"
+                )
             return
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -164,7 +164,13 @@ def page_components(
     limit: int,
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
-    rows = [{**r, "vul_count": vuln_counts.get((r["name"], r["version"]), 0)} for r in rows]
+    # findings name (component, version) only; a language component the OS package manager
+    # installed (``owner``) is never matched itself, so a same-named pip install's findings
+    # are not its own
+    rows = [
+        {**r, "vul_count": 0 if r.get("owner") else vuln_counts.get((r["name"], r["version"]), 0)}
+        for r in rows
+    ]
     for i, (name, values, exact) in enumerate(filters):
         where = f"Filters.{i}"
         key = name.strip().lower()
@@ -178,7 +184,11 @@ def page_components(
             rows = [r for r in rows if _text_match(r["type"], values, True)]
         elif key == "vullevel":
             wanted = _levels(values, f"{where}.Values")
-            rows = [r for r in rows if levels.get((r["name"], r["version"]), set()) & wanted]
+            rows = [
+                r
+                for r in rows
+                if not r.get("owner") and levels.get((r["name"], r["version"]), set()) & wanted
+            ]
         elif key == "hasvul":
             v = values[0].strip().lower()
             if v not in ("true", "false", "all"):

@@ -217,6 +217,8 @@ class ComponentRecord:
     source_name: str | None = None
     source_version: str | None = None
     layer: str | None = None
+    #: the OS package that installed this language component (``Component.owner``)
+    owner: str | None = None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from imagewarden.store import details as details_store
 from imagewarden.store import hosts as host_store
 from imagewarden.store import images as image_store
 from imagewarden.store import keys as key_store
+from imagewarden.store import latest as latest_store
 from imagewarden.store import scanned as scanned_store
 from imagewarden.store.tables import Image, ImageComponent, ImageName, ImageVulnerability
 
@@ -81,8 +82,8 @@ def vulnerability_row(v: VulnerabilityRecord) -> dict[str, Any]:
 
 
 #: a stored component as plain values, in ``ComponentRecord``'s field order:
-#: (name, version, type, path, purl, source_name, source_version, layer)
-ComponentRow = tuple[str, str, str, str, str, str | None, str | None, str | None]
+#: (name, version, type, path, purl, source_name, source_version, layer, owner)
+ComponentRow = tuple[str, str, str, str, str, str | None, str | None, str | None, str | None]
 
 
 def _row_key(row: dict[str, Any]) -> str:
@@ -332,6 +333,7 @@ class InventoryService:
                     .where(Image.id == pk, Image.image_name == "")
                     .values(image_name="<none>:<none>")
                 )
+            latest_store.refresh(s, account_id, {pk})  # names or CreateTime may be new
 
     def source_of(self, account_id: int, image_id: str) -> str:
         with self._tx() as s:
@@ -586,8 +588,12 @@ class InventoryService:
         outcome: ScanOutcome,
         *,
         guard: Callable[[Session], bool] | None = None,
+        clear_agent_error: bool = False,
     ) -> bool:
         """Store one image's scan result, replacing the previous one, in one transaction.
+
+        ``clear_agent_error``: the result comes from the host agent, whose earlier failure
+        to read the image (AgentError) it supersedes.
 
         ``guard`` runs first in that transaction (a distributed worker ending its job,
         ``store.job_claims``); when it answers ``False`` nothing is written and this
@@ -628,6 +634,7 @@ class InventoryService:
                                 "source_name": c.source_name,
                                 "source_version": c.source_version,
                                 "layer": c.layer,
+                                "owner": c.owner,
                             }
                             for c in outcome.components
                         ],
@@ -674,5 +681,38 @@ class InventoryService:
             if not failed:
                 values["author"] = outcome.author
                 values["build_history"] = _history_json(outcome.build_history)
+            if clear_agent_error:
+                values["agent_error"] = ""
             s.execute(update(Image).where(Image.id == pk).values(**values))
         return True
+
+    # --- agent-side scans ---------------------------------------------------------------------
+    def missing_images(self, account_id: int, image_ids: Sequence[str]) -> list[str]:
+        """Those of ``image_ids`` this account does not have, in the order given."""
+        found: set[str] = set()
+        wanted = sorted(set(image_ids))
+        with self._tx() as s:
+            for i in range(0, len(wanted), 500):
+                found.update(
+                    s.scalars(
+                        select(Image.image_id).where(
+                            Image.account_id == account_id,
+                            Image.image_id.in_(wanted[i : i + 500]),
+                        )
+                    )
+                )
+        return [i for i in image_ids if i not in found]
+
+    def record_agent_error(self, account_id: int, image_id: str, error: str) -> None:
+        """The host agent could not read or scan the image: ImagesInfo.AgentError.
+
+        Nothing else changes: the image keeps its previous ScanStatus, counts and findings.
+        """
+        with self._tx() as s:
+            done = s.execute(
+                update(Image)
+                .where(Image.account_id == account_id, Image.image_id == image_id)
+                .values(agent_error=error)
+            )
+            if not done.rowcount:  # type: ignore[attr-defined]
+                raise NotFoundError(f"no image {image_id} in this account")

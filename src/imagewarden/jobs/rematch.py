@@ -45,12 +45,14 @@ def os_from_name(os_name: str) -> OsInfo | None:
 
 
 def _component(row: ComponentRow) -> Component | None:
-    name, version, ctype, path, purl, source_name, source_version, layer = row
+    name, version, ctype, path, purl, source_name, source_version, layer, owner = row
     try:
         kind = ComponentType(ctype)
     except ValueError:
         return None
-    return Component(kind, name, version, path, purl, "stored", source_name, source_version, layer)
+    return Component(
+        kind, name, version, path, purl, "stored", source_name, source_version, layer, owner
+    )
 
 
 def rematch(
@@ -65,7 +67,8 @@ def rematch(
     images = changed = 0
     now = clock()
     narrow = detector.could_match if isinstance(detector, VulnerabilityDetector) else None
-    # (type, name, source name, maven purl, OsName) -> can it match at all: one answer per name
+    # (type, name, source name, maven purl, owned, OsName) -> can it match at all: one answer
+    # per name (an OS-owned language component never matches a language advisory)
     matchable: dict[tuple[object, ...], bool] = {}
     memo: dict[tuple[str, tuple[Component, ...]], DetectorOutcome] = {}
     for rows in service.scanned_batches(batch, account_id):
@@ -75,7 +78,14 @@ def rematch(
             picked: list[Component] = []
             for row in comps:
                 if narrow is not None:
-                    key = (row[2], row[0], row[5], row[4] if row[2] == "maven" else "", os_name)
+                    key = (
+                        row[2],
+                        row[0],
+                        row[5],
+                        row[4] if row[2] == "maven" else "",
+                        row[8] is not None,
+                        os_name,
+                    )
                     ok = matchable.get(key)
                     if ok is None:
                         comp = _component(row)

@@ -308,6 +308,7 @@ def outcome_from_report(
                 source_name=c.source_name,
                 source_version=c.source_version,
                 layer=c.layer,
+                owner=c.owner,
             )
             for c in report.components
         ),

@@ -13,6 +13,15 @@ Content-scanner findings (malware, secrets) follow the same rules, keyed by thei
 root-relative path: a finding in a file an upper layer deletes or rewrites is dropped, so
 what survives describes the files a container of this image actually sees.
 
+OS package file lists (``owned_files``) are keyed by their database file
+(``var/lib/dpkg/info/<pkg>.list``, ``lib/apk/db/installed``, the rpm database), so deleting
+or rewriting that file drops them like any other fact.  Language components whose file (a
+component's path up to ``!``, or the ``.dist-info``/``.egg-info`` directory it came from)
+a surviving list names get ``owner`` = that OS package, provided the package itself is
+still among the image's components; the listed paths are resolved through the image's
+directory symlinks first (``bin`` → ``usr/bin`` on merged-``/usr`` systems, where dpkg
+lists ``/bin/...``).
+
 The OS is taken from the best release file left (``OS_PATHS`` precedence), resolving
 ``etc/os-release``-style symlinks inside the image root with a bounded hop count; a symlink
 loop is recorded as an ``Unknown``.  Deb/apk purls get their ``distro`` qualifier (and deb
@@ -21,17 +30,21 @@ purls the OS family as namespace) once the OS is known.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from pathlib import PurePosixPath
+from typing import Any
 
 from packageurl import PackageURL
 
 from imagewarden.scan.analyzer.os_release import OS_PATHS, os_path_rank
+from imagewarden.scan.analyzer.ownership import LANGUAGE_TYPES, owner_ref
 from imagewarden.scan.detect.base import FileFinding
 from imagewarden.scan.model import (
     Component,
     ComponentType,
     Digest,
+    FileOwnership,
     ImageContents,
     LayerFacts,
     OsInfo,
@@ -40,6 +53,8 @@ from imagewarden.scan.model import (
 from imagewarden.scan.walker import component_sort_key, resolve_symlinks
 
 _DEB_NAMESPACES = frozenset({"debian", "ubuntu"})
+_OS_TYPES = (ComponentType.DEB, ComponentType.APK, ComponentType.RPM)
+_METADATA_DIRS = (".dist-info", ".egg-info")
 
 
 def _key(path: str) -> str:
@@ -60,10 +75,21 @@ class _Tree:
         self.os: dict[str, OsInfo] = {}
         self.symlinks: dict[str, str] = {}
         self.findings: dict[str, list[FileFinding]] = {}
+        self.owned: dict[str, list[FileOwnership]] = {}
+
+    def _tables(self) -> tuple[dict[str, Any], ...]:
+        return (
+            self.components,
+            self.unknowns,
+            self.os,
+            self.symlinks,
+            self.findings,
+            self.owned,
+        )
 
     def drop(self, predicate_roots: Sequence[str], *, exact: Sequence[str] = ()) -> None:
         exact_set = set(exact)
-        for table in (self.components, self.unknowns, self.os, self.symlinks, self.findings):
+        for table in self._tables():
             for key in [
                 k
                 for k in table
@@ -74,7 +100,7 @@ class _Tree:
     def drop_opaque(self, dirs: Sequence[str]) -> None:
         # an opaque dir keeps the directory itself, hides only what is below it
         below = list(dirs)
-        for table in (self.components, self.unknowns, self.os, self.symlinks, self.findings):
+        for table in self._tables():
             for key in [k for k in table if any(d == "" or k.startswith(d + "/") for d in below)]:
                 del table[key]
 
@@ -103,6 +129,8 @@ def apply_layers(
         for f in facts.findings:
             stamped = f if f.layer else replace(f, layer=diff_id)
             tree.findings.setdefault(_key(f.path.lstrip("/")), []).append(stamped)
+        for o in facts.owned_files:
+            tree.owned.setdefault(o.db_path, []).append(o)
         for info in facts.os_files or ((facts.os,) if facts.os is not None else ()):
             tree.os[info.path] = info
         tree.symlinks.update(facts.symlinks)
@@ -110,6 +138,7 @@ def apply_layers(
     unknowns = [u for us in tree.unknowns.values() for u in us]
     os = _pick_os(tree, max_symlink_hops, unknowns)
     components = [_with_distro(c, os) for cs in tree.components.values() for c in cs]
+    components = _with_owners(components, tree, max_symlink_hops)
     return ImageContents(
         image_id=image_id,
         os=os,
@@ -136,6 +165,55 @@ def _pick_os(tree: _Tree, max_hops: int, unknowns: list[Unknown]) -> OsInfo | No
         best = min(tree.os.values(), key=lambda o: (os_path_rank(o.path), o.path))
         return best
     return min(candidates, key=lambda c: c[0])[1]
+
+
+def _owned_paths(
+    owned: Iterable[FileOwnership], present: set[str], symlinks: dict[str, str], max_hops: int
+) -> dict[str, str]:
+    """{path: owner} of the file lists whose package is still installed, the listed paths
+    also resolved through directory symlinks; a path two packages list gets the first owner
+    in sort order (deterministic)."""
+    out: dict[str, str] = {}
+    parents: dict[str, str | None] = {}
+    for o in owned:
+        if o.owner not in present:
+            continue
+        for path in o.paths:
+            candidates = [path]
+            parent, _, name = path.rpartition("/")
+            if symlinks and parent:
+                if parent not in parents:
+                    parents[parent] = resolve_symlinks(parent, symlinks, max_hops)[0]
+                real = parents[parent]
+                if real is not None and real != parent:
+                    candidates.append(f"{real}/{name}" if real else name)
+            for p in candidates:
+                if p not in out or o.owner < out[p]:
+                    out[p] = o.owner
+    return out
+
+
+def _with_owners(components: list[Component], tree: _Tree, max_hops: int) -> list[Component]:
+    if not tree.owned:
+        return components
+    present = {owner_ref(c.type, c.name) for c in components if c.type in _OS_TYPES}
+    owners = _owned_paths(
+        (o for os_ in tree.owned.values() for o in os_), present, tree.symlinks, max_hops
+    )
+    if not owners:
+        return components
+    out: list[Component] = []
+    for c in components:
+        if c.type in LANGUAGE_TYPES:
+            path = _key(c.path)
+            owner = owners.get(path)
+            parent = PurePosixPath(path).parent
+            if owner is None and parent.name.endswith(_METADATA_DIRS):
+                owner = owners.get(str(parent))
+            if owner != c.owner:
+                c = replace(c, owner=owner)
+        out.append(c)
+    return out
 
 
 def _with_distro(c: Component, os: OsInfo | None) -> Component:

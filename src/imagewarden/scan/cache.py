@@ -7,17 +7,22 @@ exactly the layers it would look at differently.  Images sharing base layers ana
 shared layer once.
 
 ``InMemoryLayerCache`` is for one process; ``DirLayerCache`` keeps one msgspec JSON file
-per key, written atomically (temporary file, then rename); a corrupt or unreadable file
-is a miss, never an error.  ``imagewarden.store`` provides a SQL-backed one.
+per key, written atomically (temporary file, fsync, then rename); a corrupt or unreadable
+file is a miss, never an error, and a corrupt one is removed.  The cache is an
+optimisation: a write that fails (disk full, file size limit, permissions) is logged and
+the scan goes on with the facts it computed.  ``imagewarden.store`` provides a SQL-backed
+one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +32,8 @@ import msgspec
 from imagewarden.scan.analyzer.base import Analyzer
 from imagewarden.scan.detect.base import ContentScanner
 from imagewarden.scan.model import SCHEMA_VERSION, LayerFacts
+
+log = logging.getLogger(__name__)
 
 _KEY = re.compile(r"^[a-f0-9]{64}$")
 
@@ -94,9 +101,28 @@ class InMemoryLayerCache:
 class DirLayerCache:
     """One ``<key>.json`` file per layer under ``path`` (created if missing)."""
 
+    #: temporary files older than this were left by a killed writer and are removed on open
+    STALE_TMP_SECONDS = 3600.0
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self._sweep_stale_tmp()
+
+    def _sweep_stale_tmp(self) -> None:
+        """A process killed between ``mkstemp`` and ``rename`` leaves a ``.*.tmp`` file that
+        no reader ever looks at; only its space is lost, so reclaim it (old ones only: a
+        young one may belong to a live writer)."""
+        cutoff = time.time() - self.STALE_TMP_SECONDS
+        try:
+            for tmp in self.path.glob(".*.tmp"):
+                try:
+                    if tmp.stat().st_mtime < cutoff:
+                        tmp.unlink()
+                except OSError:
+                    pass
+        except OSError:
+            pass
 
     def _file(self, key: str) -> Path:
         if not _KEY.match(key):
@@ -107,21 +133,48 @@ class DirLayerCache:
         return {k for k in keys if not self._file(k).is_file()}
 
     def get(self, key: str) -> LayerFacts | None:
+        path = self._file(key)
         try:
-            data = self._file(key).read_bytes()
+            data = path.read_bytes()
+        except OSError:
+            return None
+        try:
             return decode_facts(data)
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError):
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError):
+            # only whole files are ever renamed into place, so this one was damaged behind
+            # our back (a copy, a restore, a disk error): drop it, the layer is walked again
+            log.warning("layer cache entry %s is corrupt; removed", path)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
             return None
 
     def put(self, key: str, facts: LayerFacts) -> None:
+        """Store ``facts`` under ``key``, or log why not: never raises ``OSError``.
+
+        A failing write must not fail the scan that produced the facts, and must not leave
+        a partial ``<key>.json``: readers only ever see a file that was complete and
+        fsynced before it was renamed into place.
+        """
         target = self._file(key)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.path)
+        data = encode_facts(facts)
+        tmp: str | None = None
         try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.path)
             with os.fdopen(fd, "wb") as fh:
-                fh.write(encode_facts(facts))
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
+        except OSError as exc:
+            log.warning("layer cache write of %s failed (%s); the scan goes on", target, exc)
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
             raise

@@ -15,7 +15,8 @@ from imagewarden.scan.detect.base import DetectorOutcome, FileFinding
 Digest = NewType("Digest", str)  # "sha256:<hex>"
 
 #: bumped whenever the shape of LayerFacts changes; part of every layer-cache key
-SCHEMA_VERSION = 1
+#: (2: ``LayerFacts.owned_files``)
+SCHEMA_VERSION = 2
 
 
 class ComponentType(StrEnum):
@@ -48,6 +49,12 @@ class Component:
     source_version: str | None = None
     #: digest (diff_id) of the layer that last wrote the file it came from; set when layers are applied
     layer: str | None = None
+    #: language components installed by the OS package manager: the owning OS package as
+    #: ``"<type>:<name>"`` (``"deb:python3-requests"``, ``"apk:py3-requests"``,
+    #: ``"rpm:python3-requests"``), set by ``apply`` from the package databases' file lists.
+    #: Distributions patch such files without changing the language-level version, so they
+    #: are matched only through the owning OS package, never against language advisories.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,25 @@ class Unknown:
     path: str
     analyzer: str
     reason: str
+
+
+@dataclass(frozen=True, order=True)
+class FileOwnership:
+    """Files an OS package database says one package installed.
+
+    Only the paths a language analyzer could report are kept (see
+    ``imagewarden.scan.analyzer.ownership.language_relevant``): a Debian base lists tens of
+    thousands of files, and the layer cache should not carry them all.
+    """
+
+    #: the database file the list came from (``var/lib/dpkg/info/python3-requests.list``,
+    #: ``lib/apk/db/installed``, ``var/lib/rpm/rpmdb.sqlite``): ``apply`` drops the ownership
+    #: when an upper layer deletes or rewrites that file, like any other fact
+    db_path: str
+    #: the owning OS package, ``"<component type>:<package name>"``
+    owner: str
+    #: root-relative paths (no leading ``/``), sorted
+    paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +122,8 @@ class LayerFacts:
     #: ``layer`` set to the layer's diff_id; sorted.  Every file a content scanner read is in
     #: ``facts_paths``, so a later layer that rewrites it drops these findings.
     findings: tuple[FileFinding, ...] = ()
+    #: file lists of the OS packages whose database files this layer provides, sorted
+    owned_files: tuple[FileOwnership, ...] = ()
 
 
 @dataclass(frozen=True)

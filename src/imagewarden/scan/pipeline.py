@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from imagewarden.scan.analyzer.base import Analyzer
+from imagewarden.scan.analyzer.ownership import OwnedFilesRecorder
 from imagewarden.scan.analyzer.registry import DEFAULT_ANALYZERS
 from imagewarden.scan.apply import apply_layers
 from imagewarden.scan.cache import LayerCache, cache_key
 from imagewarden.scan.detect.base import ContentScanner, Detector, DetectorOutcome
-from imagewarden.scan.errors import ScanError, SourceError
+from imagewarden.scan.errors import ScanError, SourceError, UnsafeArchiveError
 from imagewarden.scan.model import Digest, LayerFacts, LayerSummary, ScanReport
 from imagewarden.scan.source.base import ImageSource, Layer
 from imagewarden.scan.walker import DEFAULT_LIMITS, WalkLimits, walk_layer
@@ -63,12 +64,22 @@ def scan_image(
     t_layers = time.perf_counter()
     applied: list[tuple[Digest, LayerFacts]] = []
     summaries: list[LayerSummary] = []
+    # keeps the OS packages' file lists (LayerFacts.owned_files) the walker's merge leaves out
+    recorder = OwnedFilesRecorder(analyzers)
     for i, (layer, key) in enumerate(zip(layers, keys, strict=True)):
         t = time.perf_counter()
         facts = cache.get(key) if cache is not None and key not in missing else None
         cached = facts is not None
         if facts is None:
-            facts = walk_layer(layer, analyzers, limits, content_scanners)
+            if layer.size > limits.max_layer_bytes:
+                # refused before a byte is read: the blob alone (which a layer's tar stream is
+                # at least as big as, give or take compression framing) exceeds the limit, so
+                # reading up to the limit would only cost time (a sparse file costs no disk)
+                raise UnsafeArchiveError(
+                    f"layer {layer.digest}: the blob is {layer.size} bytes, above the "
+                    f"{limits.max_layer_bytes}-byte layer limit"
+                )
+            facts = recorder.attach(walk_layer(layer, recorder.analyzers, limits, content_scanners))
             if cache is not None:
                 cache.put(key, facts)
         applied.append((layer.diff_id, facts))

@@ -84,7 +84,14 @@ def image_components(session: Session, image_pk: int) -> list[dict[str, Any]]:
         .order_by(ImageComponent.id)
     )
     return [
-        {"name": c.name, "version": c.version, "type": c.type, "path": c.path, "purl": c.purl}
+        {
+            "name": c.name,
+            "version": c.version,
+            "type": c.type,
+            "path": c.path,
+            "purl": c.purl,
+            "owner": c.owner,
+        }
         for c in rows
     ]
 
@@ -143,7 +150,8 @@ def components_of(session: Session, pks: Sequence[int]) -> dict[int, list[Any]]:
 
 def component_rows_of(session: Session, pks: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
     """Plain value tuples (name, version, type, path, purl, source_name, source_version,
-    layer) per image: the bulk path of re-matching, one tuple per component, no objects."""
+    layer, owner) per image: the bulk path of re-matching, one tuple per component, no
+    objects."""
     c = ImageComponent
     out: dict[int, list[tuple[Any, ...]]] = {pk: [] for pk in pks}
     stmt = select(
@@ -156,6 +164,7 @@ def component_rows_of(session: Session, pks: Sequence[int]) -> dict[int, list[tu
         c.source_name,
         c.source_version,
         c.layer,
+        c.owner,
     ).where(c.image_pk.in_(list(pks)))
     for row in session.execute(stmt).tuples():
         out[row[0]].append(row[1:])

@@ -42,6 +42,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from imagewarden.inventory.models import HostSnapshot, ImageReport, ReportOutcome
+from imagewarden.inventory.repository import repository_of
+from imagewarden.store import latest
 from imagewarden.store.tables import Container, Host, HostImage, Image, ImageName
 
 __all__ = ["apply_snapshot", "prune_orphan_images", "recompute_images"]
@@ -201,8 +203,10 @@ def _update_facts(
     reports: dict[str, ImageReport],
     pks: dict[str, int],
     existing: dict[int, Any],
-) -> None:
+) -> set[int]:
+    """Write changed facts; returns the images whose CreateTime changed (IsLatestImage)."""
     groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    dated: set[int] = set()
     for iid, rep in reports.items():
         pk = pks[iid]
         values = _facts(rep)
@@ -213,6 +217,8 @@ def _update_facts(
             continue  # inserted by this report with these facts
         if values:
             groups.setdefault(tuple(sorted(values)), []).append({"b_pk": pk, **values})
+            if "create_time" in values:
+                dated.add(pk)
     for keys, params in groups.items():
         stmt = (
             update(_IMAGES)
@@ -220,6 +226,7 @@ def _update_facts(
             .values({k: bindparam(k) for k in keys})
         )
         session.execute(stmt, params)
+    return dated
 
 
 def apply_snapshot(
@@ -255,7 +262,8 @@ def apply_snapshot(
     )
 
     existing = _lock_and_read(session, affected, existed)
-    _update_facts(session, reports, pks, existing)
+    # IsLatestImage follows names, CreateTime and "held by a host" (store.latest)
+    latest_touched = _update_facts(session, reports, pks, existing)
 
     # links: delete what the host no longer has, insert what is new, retag what changed
     removed = [pk for pk in old_links if pk not in new_links]
@@ -326,6 +334,8 @@ def apply_snapshot(
     for pk in affected:
         held_before = pk in old_links or old_running[pk] > 0
         held_now = pk in new_links or new_running[pk] > 0
+        if held_before != held_now:
+            latest_touched.add(pk)
         before, now_tags = old_links.get(pk), new_links.get(pk)
         same_names = (before is None) == (now_tags is None) and _counted(before) == _counted(
             now_tags
@@ -376,7 +386,11 @@ def apply_snapshot(
             ),
             deltas,
         )
-    recompute_images(session, full)
+    renamed = _recompute(session, full)
+    old_repos: set[str] = set()
+    for _acct, repos in renamed.values():
+        old_repos |= repos
+    latest.refresh(session, account_id, latest_touched | set(renamed), old_repos)
     return ReportOutcome(
         host_id=snap.host.host_id,
         image_count=len(reports),
@@ -419,7 +433,23 @@ def _tag_votes(session: Session, part: Sequence[int]) -> dict[int, Counter[str]]
 
 
 def recompute_images(session: Session, image_pks: Sequence[int]) -> None:
-    """Recompute HostCnt, SuperNodeCnt, ContainerCnt and names of the given images."""
+    """Recompute HostCnt, SuperNodeCnt, ContainerCnt, names and IsLatestImage of the images."""
+    renamed = _recompute(session, image_pks)
+    held = latest.accounts_of(session, image_pks)
+    by_account: dict[int, tuple[set[int], set[str]]] = {}
+    for pk, acct in held.items():
+        by_account.setdefault(acct, (set(), set()))[0].add(pk)
+    for pk, (acct, repos) in renamed.items():
+        touched, old = by_account.setdefault(acct, (set(), set()))
+        touched.add(pk)
+        old |= repos
+    latest.refresh_many(session, by_account)
+
+
+def _recompute(session: Session, image_pks: Sequence[int]) -> dict[int, tuple[int, set[str]]]:
+    """``recompute_images`` without IsLatestImage; returns the images whose names changed:
+    pk → (account, the repositories of their previous names)."""
+    out: dict[int, tuple[int, set[str]]] = {}
     for part in _chunks(sorted(set(image_pks))):
         holders = union(
             select(HostImage.image_pk.label("image_pk"), HostImage.host_pk.label("host_pk")).where(
@@ -486,6 +516,10 @@ def recompute_images(session: Session, image_pks: Sequence[int]) -> None:
                 values["names_search"] = "\n".join(n.lower() for n in names)
                 if set(names) != stored_names.get(pk, set()):
                     renamed.append(pk)
+                    out[pk] = (
+                        int(cur.account_id),
+                        {repository_of(n) for n in stored_names.get(pk, ())} - {""},
+                    )
                     new_names.extend(
                         {"image_pk": pk, "name": n, "account_id": cur.account_id} for n in names
                     )
@@ -505,6 +539,7 @@ def recompute_images(session: Session, image_pks: Sequence[int]) -> None:
                 .values({k: bindparam(k) for k in keys}),
                 params,
             )
+    return out
 
 
 def prune_orphan_images(session: Session, account_id: int | None = None) -> int:
@@ -513,6 +548,12 @@ def prune_orphan_images(session: Session, account_id: int | None = None) -> int:
     if account_id is not None:
         stmt = stmt.where(Image.account_id == account_id)
     pks = [int(p) for p in session.scalars(stmt)]
+    # the repositories of the deleted images pick their latest again afterwards
+    accounts = latest.accounts_of(session, pks)
+    by_account: dict[int, tuple[set[int], set[str]]] = {}
+    for pk, repos in latest.repositories_of(session, pks).items():
+        by_account.setdefault(accounts[pk], (set(), set()))[1].update(repos)
     for part in _chunks(pks):
         session.execute(delete(Image).where(Image.id.in_(part)))
+    latest.refresh_many(session, by_account)
     return len(pks)

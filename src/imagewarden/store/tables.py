@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from imagewarden.inventory.repository import repository_of
 from imagewarden.store.base import Base
 
 __all__ = [
@@ -46,6 +47,11 @@ __all__ = [
 ]
 
 BigIntPk = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _repository_default(context: Any) -> str:
+    """``image_names.repository`` from the row's name, whoever inserts it (Core or ORM)."""
+    return repository_of(str(context.get_current_parameters()["name"]))
 
 
 class Account(Base):
@@ -204,13 +210,21 @@ class ImageName(Base):
     """Every repo:tag an image currently carries on some host (for ExactMatch on ImageName)."""
 
     __tablename__ = "image_names"
-    __table_args__ = (Index("ix_image_names_account_name", "account_id", "name"),)
+    __table_args__ = (
+        Index("ix_image_names_account_name", "account_id", "name"),
+        # 0011: the images of one repository, for IsLatestImage (store.latest)
+        Index("ix_image_names_account_repository", "account_id", "repository"),
+    )
 
     image_pk: Mapped[int] = mapped_column(
         ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
     )
     name: Mapped[str] = mapped_column(String(512), primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger)
+    #: ``inventory.repository.repository_of(name)``, filled in by every insert (0011)
+    repository: Mapped[str] = mapped_column(
+        String(512), default=_repository_default, server_default=""
+    )
 
 
 class HostImage(Base):
@@ -259,6 +273,9 @@ class ImageComponent(Base):
     source_name: Mapped[str | None] = mapped_column(String(512), nullable=True)
     source_version: Mapped[str | None] = mapped_column(String(255), nullable=True)
     layer: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    #: the OS package that installed this language component ("deb:python3-requests"):
+    #: matched only through that package (0010_component_owner)
+    owner: Mapped[str | None] = mapped_column(String(512), nullable=True)
 
 
 class ImageVulnerability(Base):

@@ -3,9 +3,10 @@
 import { ApiError, TcssClient } from "./api.js";
 import { barChart, stackedBar } from "./charts.js";
 import { showDetail } from "./detail.js";
+import { ExportController } from "./export.js";
 import * as fmt from "./format.js";
 import { ScanController } from "./scan.js";
-import { enableRowKeys, markSort, renderHead, renderRows } from "./table.js";
+import { COLUMNS, enableRowKeys, markSort, renderHead, renderRows } from "./table.js";
 
 const STORAGE_KEY = "imagewarden.console.credentials";
 const LIST = "DescribeAssetImageList";
@@ -34,6 +35,7 @@ let countSeq = 0;
 let countsKey = "";
 let typingTimer = 0;
 let scans = null;
+let exports = null;
 const selected = new Map(); // image ID -> name, kept across pages until a scan starts
 
 // --- credentials (sessionStorage only) ---------------------------------------------------------
@@ -102,6 +104,7 @@ async function signIn(ev) {
 function signOut() {
   sessionStorage.removeItem(STORAGE_KEY);
   scans.reset();
+  exports.reset();
   selected.clear();
   rows = [];
   $("#rows").replaceChildren();
@@ -174,6 +177,17 @@ function filters(withStatus = true) {
   if (withStatus && state.status) out.push({ Name: "ScanStatus", Values: [state.status] });
   if (state.risks.length) out.push({ Name: "SecurityRisk", Values: [...state.risks] });
   return out;
+}
+
+/**
+ * CreateImageExportJob for what the table shows: the same Filters, By and Order as the list
+ * call, the table's columns as ExportField, and no Offset/Limit (every page, not this one).
+ */
+function exportRequest() {
+  const params = { By: state.by, Order: state.order, ExportField: COLUMNS.map((c) => c.key) };
+  const f = filters();
+  if (f.length) params.Filters = f;
+  return params;
 }
 
 // --- loading ---------------------------------------------------------------------------------------
@@ -431,6 +445,14 @@ function wire() {
     client: () => client,
     onChange: () => refreshAll(true), // images finished: their rows and the status counts moved
     onEnd: () => refreshAll(true),
+    onError: showError,
+  });
+  exports = new ExportController({
+    client: () => client,
+    request: () => {
+      hideError();
+      return exportRequest();
+    },
     onError: showError,
   });
   $("#scan-selected").addEventListener("click", scanSelected);

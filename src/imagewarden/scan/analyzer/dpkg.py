@@ -6,6 +6,11 @@ packages count: where a ``Status`` field exists its third word must be ``install
 (distroless files have no Status and list installed packages only).  ``Source: name
 (version)`` gives the source package; without it the source is the package itself.
 The purl distro qualifier is added by ``apply`` once the image's OS is known.
+
+``var/lib/dpkg/info/<package>[:<arch>].list`` holds the files each package installed, one
+absolute path a line: its language-relevant part becomes a ``FileOwnership`` keyed by the
+``.list`` file, so language components installed by dpkg get an ``owner``
+(``imagewarden.scan.analyzer.ownership``).  Distroless ``status.d`` images have no lists.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from typing import ClassVar
 from packageurl import PackageURL
 
 from imagewarden.scan.analyzer.base import FileInfo, LayerFile
-from imagewarden.scan.model import Component, ComponentType, LayerFacts, Unknown
+from imagewarden.scan.analyzer.ownership import file_ownership
+from imagewarden.scan.model import Component, ComponentType, FileOwnership, LayerFacts, Unknown
 
 STATUS = "var/lib/dpkg/status"
 STATUS_D = "var/lib/dpkg/status.d"
+INFO = "var/lib/dpkg/info"
 _SOURCE = re.compile(r"^(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?\s*$")
 
 
@@ -59,23 +66,32 @@ def deb_purl(name: str, version: str, arch: str | None, namespace: str = "debian
 
 class DpkgAnalyzer:
     name: ClassVar[str] = "dpkg"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: info/*.list file ownership
 
     def wants(self, path: PurePosixPath, info: FileInfo) -> bool:
         text = str(path)
         if text == STATUS:
             return True
-        return str(path.parent) == STATUS_D and not path.name.endswith(".md5sums")
+        parent = str(path.parent)
+        if parent == INFO:
+            return path.suffix == ".list"
+        return parent == STATUS_D and not path.name.endswith(".md5sums")
 
     def analyze(self, files: Mapping[PurePosixPath, LayerFile]) -> LayerFacts:
         components: list[Component] = []
         unknowns: list[Unknown] = []
+        owned: list[FileOwnership] = []
         for p, f in sorted(files.items()):
             path = str(p)
             try:
                 text = f.content.decode("utf-8")
             except UnicodeDecodeError:
                 text = f.content.decode("latin-1")
+            if str(p.parent) == INFO:
+                package = p.stem.split(":", 1)[0]  # "libc6:amd64.list" → libc6
+                if ownership := file_ownership(path, ComponentType.DEB, package, text.splitlines()):
+                    owned.append(ownership)
+                continue
             for lineno, fields in parse_deb822(text):
                 comp = self._component(path, fields)
                 if isinstance(comp, str):
@@ -84,7 +100,11 @@ class DpkgAnalyzer:
                     )
                 elif comp is not None:
                     components.append(comp)
-        return LayerFacts(components=tuple(components), unknowns=tuple(sorted(unknowns)))
+        return LayerFacts(
+            components=tuple(components),
+            unknowns=tuple(sorted(unknowns)),
+            owned_files=tuple(sorted(owned)),
+        )
 
     def _component(self, path: str, fields: Mapping[str, str]) -> Component | str | None:
         name = fields.get("Package", "")

@@ -14,6 +14,11 @@ The version is ``[epoch:]version-release``; the purl carries ``version-release``
 ``epoch`` and ``arch`` qualifiers (purl-spec rpm type).  The source package comes from
 SOURCERPM (``name-version-release.src.rpm``) with the binary's epoch; the purl distro
 qualifier is added by ``apply`` once the image's OS is known.
+
+Each header's file list (BASENAMES/DIRNAMES/DIRINDEXES) gives a ``FileOwnership`` keyed by
+the database file (its language-relevant part only), so language components installed by
+rpm get an ``owner`` (``imagewarden.scan.analyzer.ownership``).  A file list that cannot be
+decoded is an ``Unknown``; the package itself is still reported.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from typing import ClassVar
 from packageurl import PackageURL
 
 from imagewarden.scan.analyzer.base import FileInfo, LayerFile
+from imagewarden.scan.analyzer.ownership import file_ownership
 from imagewarden.scan.analyzer.rpm_header import HeaderError, RpmHeader, parse_header
 from imagewarden.scan.analyzer.rpmdb_bdb import BdbError, iter_hash_items
 from imagewarden.scan.analyzer.rpmdb_ndb import NdbError, iter_ndb_blobs
-from imagewarden.scan.model import Component, ComponentType, LayerFacts, Unknown
+from imagewarden.scan.model import Component, ComponentType, FileOwnership, LayerFacts, Unknown
 
 __all__ = ["DB_PATHS", "RpmAnalyzer", "rpm_version", "split_sourcerpm"]
 
@@ -95,7 +101,7 @@ def _blobs(name: str, data: bytes) -> Iterable[bytes]:
 
 class RpmAnalyzer:
     name: ClassVar[str] = "rpm"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: file-list ownership
 
     def wants(self, path: PurePosixPath, info: FileInfo) -> bool:
         return str(path) in DB_PATHS
@@ -103,6 +109,7 @@ class RpmAnalyzer:
     def analyze(self, files: Mapping[PurePosixPath, LayerFile]) -> LayerFacts:
         components: list[Component] = []
         unknowns: list[Unknown] = []
+        owned: dict[tuple[str, str], list[str]] = {}
         for p, f in sorted(files.items()):
             path = str(p)
             try:
@@ -124,7 +131,21 @@ class RpmAnalyzer:
                     )
                     continue
                 components.append(self._component(path, header))
-        return LayerFacts(components=tuple(sorted(components)), unknowns=tuple(sorted(unknowns)))
+                try:
+                    file_list = parse_header(blob, with_files=True).files
+                except HeaderError as exc:
+                    unknowns.append(Unknown(path, self.name, f"package #{i + 1} files: {exc}"))
+                    continue
+                owned.setdefault((path, header.name), []).extend(file_list)
+        ownership: list[FileOwnership] = []
+        for (db_path, package), paths in owned.items():
+            if found := file_ownership(db_path, ComponentType.RPM, package, paths):
+                ownership.append(found)
+        return LayerFacts(
+            components=tuple(sorted(components)),
+            unknowns=tuple(sorted(unknowns)),
+            owned_files=tuple(sorted(ownership)),
+        )
 
     def _component(self, path: str, h: RpmHeader) -> Component:
         version = rpm_version(h.epoch, h.version, h.release)

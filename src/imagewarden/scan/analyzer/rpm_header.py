@@ -5,8 +5,11 @@ A blob is ``il`` and ``dl`` (big-endian uint32), then ``il`` index entries of 16
 into.  A blob read from a ``.rpm`` file has an 8-byte magic in front (``8e ad e8 01`` plus 4
 reserved bytes); database blobs do not, but both are accepted.
 
-Only the few tags a scanner needs are decoded.  Every offset and length is checked against
-the blob, so a corrupt blob raises ``HeaderError`` and never reads out of bounds.
+Only the few tags a scanner needs are decoded: the package identity, and on request
+(``with_files``) its file list, BASENAMES[i] in directory DIRNAMES[DIRINDEXES[i]] (or
+OLDFILENAMES, the full paths packages built by rpm < 4.0 carry).  Every offset, length and
+index is checked against the blob, so a corrupt blob raises ``HeaderError`` and never reads
+out of bounds.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ TAG_VENDOR = 1011
 TAG_LICENSE = 1014
 TAG_ARCH = 1022
 TAG_SOURCERPM = 1044
+TAG_OLDFILENAMES = 1027
+TAG_DIRINDEXES = 1116
+TAG_BASENAMES = 1117
+TAG_DIRNAMES = 1118
+_FILE_ARRAYS = (TAG_OLDFILENAMES, TAG_BASENAMES, TAG_DIRNAMES)
 
 _STRING_TAGS = (
     TAG_NAME,
@@ -63,6 +71,8 @@ class RpmHeader:
     sourcerpm: str
     vendor: str
     license: str
+    #: absolute paths of the package's files and directories (only with ``with_files``)
+    files: tuple[str, ...] = ()
 
 
 def _cstring(store: bytes, offset: int) -> str:
@@ -72,8 +82,37 @@ def _cstring(store: bytes, offset: int) -> str:
     return store[offset:end].decode("utf-8", "replace")
 
 
-def parse_header(blob: bytes) -> RpmHeader:
-    """Decode NAME, VERSION, RELEASE, EPOCH, ARCH, SOURCERPM, VENDOR, LICENSE of a header."""
+def _string_array(store: bytes, tag: int, offset: int, count: int) -> list[str]:
+    if count > len(store) - offset:  # every string takes at least its NUL
+        raise HeaderError(f"tag {tag}: {count} strings cannot fit in the data store")
+    out: list[str] = []
+    for _ in range(count):
+        end = store.find(b"\x00", offset)
+        if end < 0:
+            raise HeaderError(f"tag {tag}: string at {offset} is not NUL-terminated")
+        out.append(store[offset:end].decode("utf-8", "replace"))
+        offset = end + 1
+    return out
+
+
+def _file_list(arrays: dict[int, list[str]], indexes: tuple[int, ...]) -> tuple[str, ...]:
+    basenames = arrays.get(TAG_BASENAMES)
+    if basenames is None:
+        return tuple(arrays.get(TAG_OLDFILENAMES, ()))
+    dirnames = arrays.get(TAG_DIRNAMES, [])
+    if len(indexes) != len(basenames):
+        raise HeaderError(f"{len(basenames)} BASENAMES but {len(indexes)} DIRINDEXES")
+    out: list[str] = []
+    for base, index in zip(basenames, indexes, strict=True):
+        if not 0 <= index < len(dirnames):
+            raise HeaderError(f"DIRINDEXES entry {index} outside {len(dirnames)} DIRNAMES")
+        out.append(dirnames[index] + base)
+    return tuple(out)
+
+
+def parse_header(blob: bytes, *, with_files: bool = False) -> RpmHeader:
+    """Decode NAME, VERSION, RELEASE, EPOCH, ARCH, SOURCERPM, VENDOR, LICENSE of a header
+    (and the file list when ``with_files``)."""
     view = memoryview(blob)
     if view[:4] == _MAGIC:
         view = view[8:]
@@ -87,16 +126,27 @@ def parse_header(blob: bytes) -> RpmHeader:
         raise HeaderError(f"header needs {index_end + dl} bytes, blob has {len(view)}")
     store = bytes(view[index_end : index_end + dl])
     strings: dict[int, str] = {}
+    arrays: dict[int, list[str]] = {}
+    indexes: tuple[int, ...] = ()
     epoch: int | None = None
     for i in range(il):
         tag, typ, offset, count = struct.unpack_from(">IIiI", view, 8 + 16 * i)
         if offset < 0 or offset > dl:
             raise HeaderError(f"tag {tag}: offset {offset} outside the {dl}-byte data store")
-        if tag not in _STRING_TAGS and tag != TAG_EPOCH:
+        wanted_file_tag = with_files and (tag in _FILE_ARRAYS or tag == TAG_DIRINDEXES)
+        if tag not in _STRING_TAGS and tag != TAG_EPOCH and not wanted_file_tag:
             continue
         if offset == dl:
             raise HeaderError(f"tag {tag}: offset {offset} at the end of the data store")
-        if tag == TAG_EPOCH:
+        if tag == TAG_DIRINDEXES:
+            if typ != _INT32 or offset + 4 * count > dl:
+                raise HeaderError(f"tag {tag}: bad DIRINDEXES entry (type {typ}, count {count})")
+            indexes = struct.unpack_from(f">{count}i", store, offset)
+        elif tag in _FILE_ARRAYS:
+            if typ != _STRING_ARRAY:
+                raise HeaderError(f"tag {tag}: type {typ} where a string array was expected")
+            arrays[tag] = _string_array(store, tag, offset, count)
+        elif tag == TAG_EPOCH:
             if typ != _INT32 or count < 1 or offset + 4 > dl:
                 raise HeaderError(f"tag {tag}: bad EPOCH entry (type {typ}, count {count})")
             epoch = struct.unpack_from(">i", store, offset)[0]
@@ -113,4 +163,5 @@ def parse_header(blob: bytes) -> RpmHeader:
         sourcerpm=strings.get(TAG_SOURCERPM, ""),
         vendor=strings.get(TAG_VENDOR, ""),
         license=strings.get(TAG_LICENSE, ""),
+        files=_file_list(arrays, indexes) if with_files else (),
     )

@@ -7,7 +7,12 @@ How a component is looked up:
   (``source_name``/``source_version``: dpkg ``Source:``, apk origin) ("via-source"), since
   distribution advisories are keyed by source package.  A direct match wins over via-source.
 * Language packages by component type: pypi -> PyPI, npm -> npm, golang -> Go,
-  maven -> Maven (``group:artifact``), gem -> RubyGems.
+  maven -> Maven (``group:artifact``), gem -> RubyGems.  Not those the OS package manager
+  installed (``Component.owner``: Debian's ``python3-requests`` egg-info, an Alpine jar):
+  distributions patch them without changing the language-level version, so the language
+  advisories would report what the distribution already fixed.  They are matched through
+  the owning OS package, which is itself a component of the image and whose advisories
+  cover its files.
 
 Exact version checks are done by ``imagewarden.vulndb.match``; a version that cannot be
 parsed becomes an ``Unknown`` on the outcome.  Any other failure becomes the outcome's
@@ -89,7 +94,7 @@ def _searches(c: Component, os_eco: str | None) -> list[_Search]:
             )
         return out
     eco = _LANGUAGE.get(c.type)
-    if eco is None:
+    if eco is None or c.owner is not None:
         return []
     name = _maven_name(c) if c.type is ComponentType.MAVEN else c.name
     return [_Search(eco, normalise_name(eco, name), c.version, "direct")]
@@ -122,6 +127,7 @@ class VulnerabilityDetector:
             comp.name,
             comp.source_name,
             comp.purl if comp.type is ComponentType.MAVEN else "",
+            comp.owner is not None,
             os.family if os else None,
             os.version if os else None,
         )

@@ -64,10 +64,19 @@ def build_bom(report: ScanReport) -> Bom:
             description=report.os.pretty_name or None,
         )
         components.append(os_comp)
+    #: (purl, path) -> bom-ref: the same purl installed twice (an OS-owned egg-info and a pip
+    #: install of the same version) stays two components; the later one is referred to by
+    #: type, name, version and path, since a bom-ref must be unique
+    located: dict[tuple[str, str], str] = {}
     for c in report.components:
+        if (c.purl, c.path) in located:
+            continue
         ref = c.purl or f"{c.type.value}:{c.name}@{c.version}:{c.path}"
         if ref in refs:
-            continue
+            ref = f"{c.type.value}:{c.name}@{c.version}:{c.path}"
+            if ref in refs:
+                continue
+        located[(c.purl, c.path)] = ref
         try:
             purl = PackageURL.from_string(c.purl) if c.purl else None
         except ValueError:
@@ -87,6 +96,8 @@ def build_bom(report: ScanReport) -> Bom:
                     else []
                 ),
                 *([Property(name="imagewarden:layer", value=c.layer)] if c.layer else []),
+                # installed by this OS package, matched through it (not the language advisories)
+                *([Property(name="imagewarden:owner", value=c.owner)] if c.owner else []),
             ],
         )
         refs[ref] = comp
@@ -99,7 +110,9 @@ def build_bom(report: ScanReport) -> Bom:
         for f in outcome.findings:
             if not isinstance(f, VulnerabilityFinding):
                 continue
-            target = f.component_purl if f.component_purl in refs else None
+            target = located.get((f.component_purl, f.component_path))
+            if target is None and f.component_purl in refs:
+                target = f.component_purl
             rating = VulnerabilityRating(
                 severity=VulnerabilitySeverity(f.severity.value.lower()),
                 score=Decimal(str(f.cvss_score)) if f.cvss_score is not None else None,

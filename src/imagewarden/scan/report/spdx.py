@@ -1,5 +1,7 @@
 """SPDX 2.3 (JSON) SBOM of a scan report: the image as the described package, every
-component as a package it CONTAINS, identified by purl."""
+component as a package it CONTAINS, identified by purl.  A language component the OS
+package manager installed (``Component.owner``) is also CONTAINed by its OS package and
+says so in its ``comment``."""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ from datetime import UTC, datetime
 import msgspec
 
 from imagewarden import __version__
-from imagewarden.scan.model import ScanReport
+from imagewarden.scan.model import ComponentType, ScanReport
 
 __all__ = ["render_spdx"]
+
+
+_OS_TYPES = (ComponentType.DEB, ComponentType.APK, ComponentType.RPM)
 
 
 def _spdx_id(*parts: str) -> str:
@@ -41,6 +46,12 @@ def render_spdx(report: ScanReport, *, created: datetime | None = None) -> bytes
         }
     ]
     seen: set[str] = set()
+    #: "deb:python3-requests" -> SPDX id of that OS package (the owner of language components)
+    os_ids = {
+        f"{c.type.value}:{c.name}": _spdx_id(c.type.value, c.name, c.version, c.path)
+        for c in report.components
+        if c.type in _OS_TYPES
+    }
     for c in report.components:
         pid = _spdx_id(c.type.value, c.name, c.version, c.path)
         if pid in seen:
@@ -54,6 +65,18 @@ def render_spdx(report: ScanReport, *, created: datetime | None = None) -> bytes
             "filesAnalyzed": False,
             "sourceInfo": f"found by the {c.analyzer} analyzer in {c.path}",
         }
+        if c.owner:
+            # SPDX 2.3 has no free-form properties: the owner is said in the comment and as
+            # a CONTAINS relationship from the owning OS package
+            pkg["comment"] = f"installed by the OS package {c.owner}"
+            if owner_id := os_ids.get(c.owner):
+                relationships.append(
+                    {
+                        "spdxElementId": owner_id,
+                        "relationshipType": "CONTAINS",
+                        "relatedSpdxElement": pid,
+                    }
+                )
         if c.purl:
             pkg["externalRefs"] = [
                 {
