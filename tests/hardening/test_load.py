@@ -10,6 +10,7 @@ envelope: a success or RequestLimitExceeded (fifty accounts share 2,000 requests
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -94,7 +95,12 @@ async def _hammer(endpoint: str, keys: list[tuple[str, str]]) -> Counter[str]:
 def test_thousand_concurrent_keep_alive_connections(srv: ServerProcess) -> None:
     keys = [srv.new_account()[:2] for _ in range(ACCOUNTS)]
     # a hang is a failure, not a stuck suite
-    codes = asyncio.run(asyncio.wait_for(_hammer(srv.endpoint, keys), timeout=240))
+    # a fresh thread: another test in this worker (Playwright's sync API) may have left an
+    # event loop running on the main thread, and asyncio.run() refuses to nest
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        codes = pool.submit(
+            asyncio.run, asyncio.wait_for(_hammer(srv.endpoint, keys), timeout=240)
+        ).result()
     assert sum(codes.values()) == CONNECTIONS * PER_CONNECTION
     assert set(codes) <= {"OK", "RequestLimitExceeded"}, codes
     assert codes["OK"] >= 20 * ACCOUNTS, codes  # every account's first 20 are served

@@ -124,9 +124,12 @@ def test_tcss_actions_allow_20_per_second(app: tuple[ApiApp, FakeClock, list[str
         name: next(iter(api.registry.versions(name).values())).rate_limit  # type: ignore[union-attr]
         for name in api.registry.names()
     }
-    # ReportHostAssets is imagewarden's own action (one call per host per interval)
-    assert {n: v for n, v in limits.items() if n != "ReportHostAssets"} == dict.fromkeys(
-        (n for n in limits if n != "ReportHostAssets"), 20
+    # imagewarden's own agent actions (one call per host, or per scanned image, per
+    # interval) have a fleet-sized limit; every TCSS action has TCSS's 20/s
+    own = {"ReportHostAssets", "ReportImageScanResults"}
+    assert {n: limits[n] for n in own} == dict.fromkeys(own, 1000)
+    assert {n: v for n, v in limits.items() if n not in own} == dict.fromkeys(
+        (n for n in limits if n not in own), 20
     )
 
 
