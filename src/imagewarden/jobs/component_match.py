@@ -13,40 +13,21 @@ from collections.abc import Callable, Sequence
 
 from imagewarden.inventory.agent_scans import VulnMatcher
 from imagewarden.inventory.models import ComponentRecord, VulnerabilityRecord
-from imagewarden.jobs.rematch import os_from_name
+from imagewarden.jobs.rematch import os_from_name, to_component
 from imagewarden.jobs.scanning import vulnerability_records
 from imagewarden.scan.detect.base import Detector
-from imagewarden.scan.model import Component, ComponentType, Digest, ImageContents
+from imagewarden.scan.model import Digest, ImageContents
 
 __all__ = ["detector_matcher", "lazy_matcher"]
 
 _NO_IMAGE = Digest("sha256:" + "0" * 64)
 
 
-def _component(c: ComponentRecord) -> Component | None:
-    try:
-        kind = ComponentType(c.type)
-    except ValueError:  # an ecosystem this server does not know: nothing to match it with
-        return None
-    return Component(
-        type=kind,
-        name=c.name,
-        version=c.version,
-        path=c.path,
-        purl=c.purl,
-        analyzer="agent",
-        source_name=c.source_name,
-        source_version=c.source_version,
-        layer=c.layer,
-        owner=c.owner,
-    )
-
-
 def detector_matcher(detector: Detector) -> VulnMatcher:
     def match(
         os_name: str, components: Sequence[ComponentRecord]
     ) -> tuple[tuple[VulnerabilityRecord, ...], str]:
-        comps = tuple(sorted(c for r in components if (c := _component(r)) is not None))
+        comps = tuple(sorted(c for r in components if (c := to_component(r, "agent")) is not None))
         outcome = detector.detect(
             ImageContents(image_id=_NO_IMAGE, os=os_from_name(os_name), components=comps)
         )

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from imagewarden.inventory.models import VulnerabilityRecord
+from imagewarden.inventory.models import ComponentRecord, VulnerabilityRecord
 from imagewarden.inventory.service import ComponentRow, InventoryService
 from imagewarden.jobs.scanning import vulnerability_records
 from imagewarden.scan.detect.base import Detector, DetectorOutcome
 from imagewarden.scan.detect.vulns import VulnerabilityDetector
 from imagewarden.scan.model import Component, ComponentType, Digest, ImageContents, OsInfo
 
-__all__ = ["RematchReport", "os_from_name", "rematch"]
+__all__ = ["RematchReport", "os_from_name", "rematch", "to_component"]
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,29 @@ def os_from_name(os_name: str) -> OsInfo | None:
     return OsInfo(family=family, version=version.lstrip("v"), name=os_name)
 
 
-def _component(row: ComponentRow) -> Component | None:
-    name, version, ctype, path, purl, source_name, source_version, layer, owner = row
+def to_component(c: ComponentRecord, analyzer: str = "stored") -> Component | None:
+    """A stored (or agent-sent) component as the detector sees it; ``None`` for an
+    ecosystem this server does not know (nothing could match it)."""
     try:
-        kind = ComponentType(ctype)
+        kind = ComponentType(c.type)
     except ValueError:
         return None
     return Component(
-        kind, name, version, path, purl, "stored", source_name, source_version, layer, owner
+        kind,
+        c.name,
+        c.version,
+        c.path,
+        c.purl,
+        analyzer,
+        c.source_name,
+        c.source_version,
+        c.layer,
+        c.owner,
     )
+
+
+def _component(row: ComponentRow) -> Component | None:
+    return to_component(ComponentRecord(*row))
 
 
 def rematch(

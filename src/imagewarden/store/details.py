@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from imagewarden.inventory.models import SimpleImage, SortField
@@ -26,7 +26,6 @@ __all__ = [
     "LatestJob",
     "clear_findings",
     "component_rows_of",
-    "components_of",
     "image_components",
     "image_hosts",
     "image_pk",
@@ -128,26 +127,6 @@ def scanned_batch(
     return [(int(r[0]), int(r[1]), r[2], r[3]) for r in session.execute(stmt)]
 
 
-def components_of(session: Session, pks: Sequence[int]) -> dict[int, list[Any]]:
-    """Component rows (plain tuples with named fields, no ORM objects: this is a bulk path)."""
-    c = ImageComponent
-    out: dict[int, list[Any]] = {pk: [] for pk in pks}
-    stmt = select(
-        c.image_pk,
-        c.name,
-        c.version,
-        c.type,
-        c.path,
-        c.purl,
-        c.source_name,
-        c.source_version,
-        c.layer,
-    ).where(c.image_pk.in_(list(pks)))
-    for row in session.execute(stmt):
-        out[int(row.image_pk)].append(row)
-    return out
-
-
 def component_rows_of(session: Session, pks: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
     """Plain value tuples (name, version, type, path, purl, source_name, source_version,
     layer, owner) per image: the bulk path of re-matching, one tuple per component, no
@@ -209,7 +188,8 @@ def replace_vulnerabilities_many(
     (pk, new findings rows, image column values), every item with the same value keys."""
     if not items:
         return
-    vt, it = ImageVulnerability.__table__, Image.__table__
+    # the Core tables: the ORM's bulk paths cost more per row than they bring here
+    vt, it = cast(Table, ImageVulnerability.__table__), cast(Table, Image.__table__)
     session.execute(delete(vt).where(vt.c.image_pk.in_([pk for pk, _, _ in items])))
     rows = [{**r, "image_pk": pk} for pk, found, _ in items for r in found]
     if rows:
