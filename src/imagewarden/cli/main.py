@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -433,8 +434,11 @@ def images_scan(
         InventoryHooks(svc.mark_scanning, svc.restore_status, svc.record_scan),
         name=f"cli-{os.getpid()}",
     )
-    while any(not queue.state(j)[0].finished for j in jobs) and worker.run_once():
-        pass
+    # the jobs are in the shared queue: a server's embedded worker (same database) may take
+    # some of them, so run what is claimable here and wait for the rest wherever they run
+    while any(not queue.state(j)[0].finished for j in jobs):
+        if not worker.run_once():
+            time.sleep(0.2)
     table = Table("Image", "Status", "OS", "Components", "Vulnerabilities (C/H/M/L)", "Error")
     from imagewarden.inventory.filters import build_image_query
 
