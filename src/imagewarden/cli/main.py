@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -404,6 +403,8 @@ def images_scan(
     Each image is added to the inventory if no host reported it yet (HostCnt 0), with the
     source recorded so it can be scanned again. Exit 1 if any image could not be scanned.
     """
+    from datetime import timedelta
+
     from imagewarden.cli.rules import resolve_rules_dir
     from imagewarden.inventory.service import utcnow
     from imagewarden.jobs.models import JobState, ScanRequest
@@ -416,10 +417,15 @@ def images_scan(
     acct = svc.account_id(account)
     queue = rt.queue
     registered, failed = _register_sources(rt, acct, sources)
-    jobs: dict[int, str] = {}
-    for ref, image_id in registered:
-        (job_id,) = queue.enqueue([ScanRequest(acct, image_id, ref)])
-        jobs[job_id] = image_id
+    worker_name = f"cli-{os.getpid()}"
+    # created leased to this process: a server's workers on the same database leave them
+    # alone, so this command's scanner settings (--vulndb, --clamd, ...) are the ones used
+    claimed = queue.enqueue_claimed(
+        [ScanRequest(acct, image_id, ref) for ref, image_id in registered],
+        worker_name,
+        timedelta(seconds=60),
+    )
+    jobs = {job.job_id: job.request.image_id for job in claimed}
     config = scanner_config(
         rt,
         cache_dir=cache_dir,
@@ -432,13 +438,10 @@ def images_scan(
         queue,
         scan_fn,
         InventoryHooks(svc.mark_scanning, svc.restore_status, svc.record_scan),
-        name=f"cli-{os.getpid()}",
+        name=worker_name,
     )
-    # the jobs are in the shared queue: a server's embedded worker (same database) may take
-    # some of them, so run what is claimable here and wait for the rest wherever they run
-    while any(not queue.state(j)[0].finished for j in jobs):
-        if not worker.run_once():
-            time.sleep(0.2)
+    for job in claimed:
+        worker.process(job)
     table = Table("Image", "Status", "OS", "Components", "Vulnerabilities (C/H/M/L)", "Error")
     from imagewarden.inventory.filters import build_image_query
 

@@ -78,7 +78,7 @@ class Worker:
         job = self.queue.claim(self.name, self.lease)
         if job is None:
             return False
-        self._process(job)
+        self.process(job)
         return True
 
     def run_forever(self, stop: threading.Event, idle: float = 1.0) -> None:
@@ -91,7 +91,8 @@ class Worker:
             if not busy:
                 stop.wait(idle)
 
-    def _process(self, job: ClaimedJob) -> None:
+    def process(self, job: ClaimedJob) -> None:
+        """Run one job this worker holds the lease of (from ``claim`` or ``enqueue_claimed``)."""
         req = job.request
         previous = self.inventory.mark_scanning(req.account_id, req.image_id)
         token = CancelToken()

@@ -38,7 +38,21 @@ class SqlJobQueue:
         self._max_attempts = max_attempts
 
     def enqueue(self, requests: Sequence[ScanRequest]) -> list[int]:
+        return [job.job_id for job in self._insert(requests, None, timedelta(0))]
+
+    def enqueue_claimed(
+        self, requests: Sequence[ScanRequest], worker: str, lease: timedelta
+    ) -> list[ClaimedJob]:
+        """Jobs created already leased to ``worker`` (attempt 1): no other worker takes them
+        unless ``worker`` stops renewing the lease — e.g. ``images scan`` runs its own jobs
+        with its own scanner settings while a server's workers share the database."""
+        return self._insert(requests, worker, lease)
+
+    def _insert(
+        self, requests: Sequence[ScanRequest], worker: str | None, lease: timedelta
+    ) -> list[ClaimedJob]:
         now = self._clock()
+        claimed = worker is not None
         rows = [
             ScanJobRow(
                 account_id=r.account_id,
@@ -50,19 +64,23 @@ class SqlJobQueue:
                     "scan_virus": r.scan_virus,
                     "scan_risk": r.scan_risk,
                 },
-                state=JobState.QUEUED.value,
-                attempt=0,
+                state=(JobState.RUNNING if claimed else JobState.QUEUED).value,
+                attempt=1 if claimed else 0,
                 max_attempts=self._max_attempts,
-                worker="",
+                worker=worker or "",
                 error="",
                 created_at=now,
+                **({"lease_until": now + lease, "started_at": now} if claimed else {}),
             )
             for r in requests
         ]
         with self._sessions.begin() as s:
             s.add_all(rows)
             s.flush()
-            return [int(r.id) for r in rows]
+            return [
+                ClaimedJob(int(row.id), req, int(row.attempt), now + lease)
+                for row, req in zip(rows, requests, strict=True)
+            ]
 
     def _expire(self, s: Session, now: datetime) -> None:
         """Fail running jobs whose lease expired on their last attempt."""
