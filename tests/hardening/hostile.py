@@ -319,6 +319,27 @@ def huge_blob(root: Path, size: int = 100 * 10**9) -> tuple[Path, str]:
     )
 
 
+def understated_blob(root: Path, size: int = 100 * 10**9) -> tuple[Path, str]:
+    """A manifest that declares a 10 KiB layer whose blob is a 100 GB (sparse) file: the
+    declared size must stop the read, not the layer-size limit."""
+    base = make_layer(BASE, "gzip")
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    (blobs / base.digest.split(":", 1)[1]).write_bytes(base.blob)
+    claimed = _digest(b"a small layer")
+    with (blobs / claimed.split(":", 1)[1]).open("wb") as fh:
+        fh.truncate(size)
+    return write_layout_from_blobs(
+        root,
+        "understated-blob:1",
+        [
+            (base.media_type, base.digest, "", len(base.blob)),
+            (LAYER_MEDIA["none"], claimed, "", 10 * 1024),
+        ],
+        diff_ids=[base.diff_id, _digest(b"its diff_id")],
+    )
+
+
 def config_mismatch(root: Path) -> tuple[Path, str]:
     """An image whose config blob is changed on disk after it was built (and registered):
     its bytes no longer hash to the digest the manifest names."""

@@ -123,3 +123,14 @@ def test_deterministic_order(debian_base: dict[str, object]) -> None:
     b = _apply(debian_base, {"var/lib/dpkg/status.d/extra": EXTRA})
     assert a == b
     assert [c.name for c in a.components] == sorted(c.name for c in a.components)
+
+
+def test_a_rewrite_no_analyzer_wants_still_replaces_the_lower_facts(
+    debian_base: dict[str, object],
+) -> None:
+    """A layer that writes a path replaces the lower file whether or not an analyzer wants
+    the new one: here ``usr/lib/os-release`` becomes a 100 KiB file (above what the OS
+    analyzer reads), so the Debian release it named is gone and ``debian_version`` decides."""
+    assert _apply(debian_base).os is not None
+    out = _apply(debian_base, {"usr/lib/os-release": "x" * (100 * 1024)})
+    assert out.os is not None and out.os.path == "etc/debian_version"

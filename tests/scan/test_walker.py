@@ -6,10 +6,11 @@ import gzip
 import io
 import tarfile
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
+from imagewarden.scan.analyzer.base import FileInfo
 from imagewarden.scan.analyzer.dpkg import DpkgAnalyzer
 from imagewarden.scan.analyzer.os_release import OsReleaseAnalyzer
 from imagewarden.scan.errors import (
@@ -18,6 +19,8 @@ from imagewarden.scan.errors import (
     ScanError,
     UnsafeArchiveError,
 )
+from imagewarden.scan.model import Digest
+from imagewarden.scan.source.base import Layer, LocalBlob
 from imagewarden.scan.walker import WalkLimits, normalize_path, resolve_symlinks, walk_layer
 from tests.scan.conftest import STATUS, Counting, Exploding, Recording, as_layer
 from tests.testdata.images.build import (
@@ -42,7 +45,8 @@ def test_compression_detected_by_magic_and_wanted_files_read(compression: str) -
     )
     facts = walk_layer(as_layer(built), [rec])
     assert rec.got == {"want/a": b"alpha", "want/sub/b": b"beta"}
-    assert facts.facts_paths == ("want/a", "want/sub/b")
+    # every file the layer writes, wanted or not: it replaces what lower layers said there
+    assert facts.facts_paths == ("other/c", "want/a", "want/sub/b")
 
 
 def test_multi_member_gzip_is_one_stream() -> None:
@@ -338,4 +342,101 @@ def test_directories_are_fine() -> None:
     facts = walk_layer(
         as_layer(make_layer({"usr": Dir(), "usr/lib": Dir(), "usr/lib/x": b"1"})), []
     )
-    assert facts == facts.__class__()
+    assert facts == facts.__class__(facts_paths=("usr/lib/x",))
+
+
+# --- declared sizes and local blobs ------------------------------------------------------------
+
+
+class _Zeros(io.RawIOBase):
+    """An endless stream of NUL bytes that counts what was read from it."""
+
+    def __init__(self) -> None:
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        n = 1 << 20 if size is None or size < 0 else size
+        self.read_bytes += n
+        return bytes(n)
+
+
+def test_a_blob_longer_than_declared_is_refused_without_reading_the_rest() -> None:
+    """A descriptor that declares a small blob cannot make the walk read a huge one: the
+    stream is read to the declared size plus one byte, then refused."""
+    zeros = _Zeros()
+    layer = Layer(
+        Digest("sha256:" + "0" * 64), Digest("sha256:" + "1" * 64), "x", 10_240, open=lambda: zeros
+    )
+    with pytest.raises(LayerReadError, match="larger than the 10240 bytes declared"):
+        walk_layer(layer, [])
+    assert zeros.read_bytes <= 10_241
+
+
+def test_a_blob_shorter_than_declared_is_refused() -> None:
+    built = make_layer({"a": b"1"})
+    layer = as_layer(built)
+    short = Layer(layer.digest, layer.diff_id, layer.media_type, layer.size + 1, open=layer.open)
+    with pytest.raises(LayerReadError, match="shorter than the"):
+        walk_layer(short, [])
+
+
+def _local(built: BuiltLayer, path: Path, prefix: bytes = b"") -> Layer:
+    """``built``'s blob as a local file (after ``prefix``, as a member inside an archive)."""
+    path.write_bytes(prefix + built.blob + b"trailing bytes of the archive")
+    blob = LocalBlob(str(path), len(prefix), len(built.blob))
+    layer = as_layer(built)
+    return Layer(layer.digest, layer.diff_id, layer.media_type, layer.size, layer.open, blob)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_local_blob_gives_the_same_facts_as_the_stream(compression: str, tmp_path: Path) -> None:
+    """Hashed on a second thread, parsed through its own handle: same facts as streaming."""
+    files = {"want/a": b"alpha", "want/b": Hardlink("want/a"), "x": Symlink("want/a"), "w": Dir()}
+    built = make_layer(files, compression)
+    streamed, local = Recording(), Recording()
+    facts = walk_layer(as_layer(built), [streamed])
+    assert walk_layer(_local(built, tmp_path / "blob", b"P" * 1536), [local]) == facts
+    assert local.got == streamed.got == {"want/a": b"alpha", "want/b": b"alpha"}
+
+
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_local_blob_digest_mismatch(compression: str, tmp_path: Path) -> None:
+    """A byte flipped inside a file nobody reads still fails the layer (blob or diff_id)."""
+    built = make_layer({"want/a": b"alpha", "skip/b": b"b" * 4000}, compression)
+    layer = _local(built, tmp_path / "blob")
+    data = bytearray((tmp_path / "blob").read_bytes())
+    at = data.find(b"b" * 4000) if compression == "none" else len(built.blob) // 2
+    data[at] ^= 0x01
+    (tmp_path / "blob").write_bytes(bytes(data))
+    with pytest.raises((DigestMismatchError, LayerReadError)):
+        walk_layer(layer, [Recording()])
+
+
+def test_local_blob_written_while_it_is_read_fails_the_layer(tmp_path: Path) -> None:
+    """The blob is read through two handles (parse, hash): a write in between must fail the
+    layer, never pair the facts of one content with the digest of another."""
+    built = make_layer({"want/a": b"alpha", "want/z": b"omega"}, "none")
+    layer = _local(built, tmp_path / "blob")
+
+    class Writer(Recording):
+        def wants(self, path: PurePosixPath, info: FileInfo) -> bool:
+            if str(path) == "want/z":
+                with open(tmp_path / "blob", "r+b") as fh:  # same bytes, new ctime
+                    fh.write((tmp_path / "blob").read_bytes()[:16])
+            return super().wants(path, info)
+
+    with pytest.raises(LayerReadError, match="changed while the layer was read"):
+        walk_layer(layer, [Writer()])
+
+
+def test_local_blob_of_another_size_than_declared(tmp_path: Path) -> None:
+    built = make_layer({"a": b"1"}, "gzip")
+    layer = _local(built, tmp_path / "blob")
+    wrong = Layer(
+        layer.digest, layer.diff_id, layer.media_type, layer.size - 1, layer.open, layer.local
+    )
+    with pytest.raises(LayerReadError, match="its manifest declares"):
+        walk_layer(wrong, [])

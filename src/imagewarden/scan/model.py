@@ -14,9 +14,9 @@ from imagewarden.scan.detect.base import DetectorOutcome, FileFinding
 
 Digest = NewType("Digest", str)  # "sha256:<hex>"
 
-#: bumped whenever the shape of LayerFacts changes; part of every layer-cache key
-#: (2: ``LayerFacts.owned_files``)
-SCHEMA_VERSION = 2
+#: bumped whenever the shape or meaning of LayerFacts changes; part of every layer-cache key
+#: (2: ``LayerFacts.owned_files``; 3: ``facts_paths`` lists every file the layer writes)
+SCHEMA_VERSION = 3
 
 
 class ComponentType(StrEnum):
@@ -105,9 +105,9 @@ class LayerFacts:
     os: OsInfo | None = None
     components: tuple[Component, ...] = ()
     unknowns: tuple[Unknown, ...] = ()
-    #: paths of files this layer provides that other stages care about (e.g. os-release).
-    #: The walker fills it with every file it handed to an analyzer: when a later layer lists
-    #: the same path, every fact derived from the earlier file is dropped (the file was rewritten).
+    #: paths of the files this layer writes (regular files and hard links), sorted.  When a
+    #: later layer lists the same path, every fact derived from the earlier file is dropped
+    #: (the file was rewritten), whether or not anything wanted to read the new one.
     facts_paths: tuple[str, ...] = field(default=())
     #: paths this layer deletes from lower layers (``.wh.NAME`` entries), sorted
     whiteouts: tuple[str, ...] = ()
@@ -119,8 +119,8 @@ class LayerFacts:
     #: so ``apply`` can fall back when a later layer deletes the best one; sorted by path
     os_files: tuple[OsInfo, ...] = ()
     #: what the content scanners (malware, secrets) found in this layer's files, each with
-    #: ``layer`` set to the layer's diff_id; sorted.  Every file a content scanner read is in
-    #: ``facts_paths``, so a later layer that rewrites it drops these findings.
+    #: ``layer`` set to the layer's diff_id; sorted.  A later layer that rewrites a file
+    #: (``facts_paths``) drops these findings.
     findings: tuple[FileFinding, ...] = ()
     #: file lists of the OS packages whose database files this layer provides, sorted
     owned_files: tuple[FileOwnership, ...] = ()

@@ -8,7 +8,13 @@ against ``Layer.digest`` and the tar stream against ``Layer.diff_id``; a mismatc
 reader chain produces (``imagewarden.scan.tarstream``, which also refuses headers libarchive
 would read differently from the runtimes).  The chain runs inline: a reader thread running
 ahead (hashlib, zlib and libarchive all release the GIL) was measured slower on two cores,
-wall and CPU, as the GIL changed hands at every libarchive call.
+wall and CPU, as the GIL changed hands at every libarchive call.  What does pay is hashing
+a *local* blob (``Layer.local``: an OCI layout's blob file, a plain archive's member) on a
+second thread through its own file handle, 4 MiB per trip, while the walk parses the same
+bytes through another: for an uncompressed layer that takes the only hash off the walk.
+Both handles must be the same, unchanged file (device, inode, size, mtime and ctime, checked
+when each opens and again at the end), so a write during the scan fails the layer.  The blob
+size a manifest declares is checked before (local) or while (streamed) the blob is read.
 
 Each regular file is offered to every analyzer and every content scanner; only files one of
 them wants are read into memory (once, whoever wants them), each bounded by
@@ -27,7 +33,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import sys
+import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -45,7 +53,7 @@ from imagewarden.scan.errors import (
     UnsafeArchiveError,
 )
 from imagewarden.scan.model import Component, LayerFacts, OsInfo, Unknown
-from imagewarden.scan.source.base import Layer
+from imagewarden.scan.source.base import Layer, LocalBlob
 from imagewarden.scan.tarstream import HARDLINK, REGULAR, SYMLINK, TarEntry, TarReader
 
 KiB = 1024
@@ -153,26 +161,147 @@ else:  # pragma: no cover - the layout of PurePath's internals changed in 3.12
 
 
 class _HashingReader(io.RawIOBase):
-    """Reads through ``inner`` counting and hashing every byte."""
+    """Reads through ``inner`` counting and (unless ``algorithm`` is None) hashing every byte.
 
-    def __init__(self, inner: IO[bytes], algorithm: str) -> None:
+    ``declared`` (>= 0) is the blob size the manifest gives: reading past it is an error at
+    once (a small declared blob cannot make the walk read a huge one), and ``finish`` checks
+    the stream was not shorter."""
+
+    def __init__(self, inner: IO[bytes], algorithm: str | None, declared: int = -1) -> None:
         self._inner = inner
-        self.hash = hashlib.new(algorithm)
+        self.hash = hashlib.new(algorithm) if algorithm else None
         self.count = 0
+        self.declared = declared
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        data = self._inner.read(_CHUNK if size is None or size < 0 else size)
-        self.hash.update(data)
+        want = _CHUNK if size is None or size < 0 else size
+        if self.declared >= 0:
+            want = min(want, self.declared + 1 - self.count)
+            if want <= 0:
+                return b""
+        data = self._inner.read(want)
+        if self.hash is not None:
+            self.hash.update(data)
         self.count += len(data)
+        if self.declared >= 0 and self.count > self.declared:
+            raise LayerReadError(f"blob is larger than the {self.declared} bytes declared for it")
         return data
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+    def finish(self) -> None:
+        """Read to the end (bytes after the end of the compressed stream count too)."""
+        while self.read(_CHUNK):
+            pass
+        if self.declared >= 0 and self.count > self.declared:
+            raise LayerReadError(f"blob is larger than the {self.declared} bytes declared for it")
+        if self.declared >= 0 and self.count < self.declared:
+            raise LayerReadError(
+                f"blob is {self.count} bytes, shorter than the {self.declared} declared for it"
+            )
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file is replaced or written to (a write always moves ctime)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class _LocalReader(io.RawIOBase):
+    """The bytes of a ``LocalBlob`` through a file handle of our own (unbuffered reads of
+    the size asked for; no tarfile member wrapper in between)."""
+
+    def __init__(self, blob: LocalBlob, ident: tuple[int, ...]) -> None:
+        self._fh = open(blob.path, "rb", buffering=0)
+        try:
+            if _identity(os.fstat(self._fh.fileno())) != ident:
+                raise LayerReadError(f"{blob.path} changed while the layer was read")
+            self._fh.seek(blob.offset)
+        except BaseException:
+            self._fh.close()
+            raise
+        self._left = blob.length
+        self._path = blob.path
+        self._ident = ident
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        n = self._left if size is None or size < 0 else min(size, self._left)
+        if n <= 0:
+            return b""
+        data = self._fh.read(n) or b""
+        self._left -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def check_unchanged(self) -> None:
+        if _identity(os.fstat(self._fh.fileno())) != self._ident:
+            raise LayerReadError(f"{self._path} changed while the layer was read")
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+#: bytes per read of the blob-hashing thread: few trips back into the interpreter
+_HASH_CHUNK = 4 * MiB
+
+
+class _BlobHasher:
+    """Hashes a local blob on a second thread while the walk parses the same bytes through
+    its own handle (hashlib and file reads release the GIL; the thread needs it once per
+    4 MiB).  Both handles must see the file ``ident`` names; the walk checks it again at the
+    end, so bytes written in between fail the layer instead of mixing two contents."""
+
+    def __init__(self, blob: LocalBlob, algorithm: str, ident: tuple[int, ...]) -> None:
+        self._blob = blob
+        self._ident = ident
+        self.hash = hashlib.new(algorithm)
+        self._stop = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="iw-blob-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        blob = self._blob
+        try:
+            with open(blob.path, "rb", buffering=0) as fh:
+                if _identity(os.fstat(fh.fileno())) != self._ident:
+                    raise LayerReadError(f"{blob.path} changed while the layer was read")
+                fh.seek(blob.offset)
+                view = memoryview(bytearray(_HASH_CHUNK))
+                left = blob.length
+                while left > 0 and not self._stop:
+                    n = fh.readinto(view[: min(_HASH_CHUNK, left)])
+                    if not n:
+                        raise LayerReadError(f"{blob.path}: blob truncated while read")
+                    self.hash.update(view[:n])
+                    left -= n
+        except BaseException as exc:  # handed to the walk by hexdigest()
+            self._error = exc
+
+    def hexdigest(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            if isinstance(self._error, ScanError):
+                raise self._error
+            raise LayerReadError(f"{self._blob.path}: read failed: {self._error}") from self._error
+        return self.hash.hexdigest()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._thread.join()
 
 
 class _GzipReader(io.RawIOBase):
@@ -276,17 +405,13 @@ class _LimitedTarStream(io.RawIOBase):
         self,
         inner: io.RawIOBase,
         raw: _HashingReader,
-        algorithm: str,
+        algorithm: str | None,
         limits: WalkLimits,
-        *,
-        same_as_raw: bool = False,
     ):
         self._inner = inner
         self._raw = raw
-        # an uncompressed layer whose digests use the same algorithm: the tar stream *is*
-        # the blob, so the blob's hash is the diff_id hash (no second pass over the bytes)
-        self._own_hash = not same_as_raw
-        self.hash = hashlib.new(algorithm) if self._own_hash else raw.hash
+        #: None when the diff_id needs no hash of its own (see ``_Digests``)
+        self.hash = hashlib.new(algorithm) if algorithm else None
         self.count = 0
         self._limits = limits
 
@@ -296,7 +421,7 @@ class _LimitedTarStream(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         data = self._inner.read(_CHUNK if size is None or size < 0 else size)
         if data:
-            if self._own_hash:
+            if self.hash is not None:
                 self.hash.update(data)
             self.count += len(data)
             lim = self._limits
@@ -330,20 +455,75 @@ def _split_digest(digest: str) -> tuple[str, str]:
     return alg, hexpart
 
 
+@dataclass
+class _Opened:
+    """A layer opened for one pass: the raw blob reader, the tar stream, and how each of the
+    two digests is computed."""
+
+    raw: _HashingReader
+    stream: _LimitedTarStream
+    #: the blob hash runs on a second thread (a local blob), else in ``raw``
+    hasher: _BlobHasher | None
+    #: an uncompressed layer whose digests use one algorithm: the tar stream *is* the blob,
+    #: so the blob's hash is the diff_id's (one pass over the bytes, not two)
+    same_as_raw: bool
+    local: _LocalReader | None
+
+    def verify(self, layer: Layer) -> None:
+        self.raw.finish()
+        if self.local is not None:
+            self.local.check_unchanged()
+        if self.hasher is not None:
+            raw_hex = self.hasher.hexdigest()
+        else:
+            assert self.raw.hash is not None
+            raw_hex = self.raw.hash.hexdigest()
+        got = f"{layer.digest.partition(':')[0]}:{raw_hex}"
+        if got != layer.digest and layer.digest != layer.diff_id:  # uncompressed: diff_id says
+            raise DigestMismatchError(f"layer {layer.digest} (blob)", layer.digest, got)
+        if self.same_as_raw:
+            diff_hex = raw_hex
+        else:
+            assert self.stream.hash is not None
+            diff_hex = self.stream.hash.hexdigest()
+        got = f"{layer.diff_id.partition(':')[0]}:{diff_hex}"
+        if got != layer.diff_id:
+            raise DigestMismatchError(f"layer {layer.digest} (diff_id)", layer.diff_id, got)
+
+
 @contextlib.contextmanager
-def _open_tar_stream(
-    layer: Layer, limits: WalkLimits
-) -> Iterator[tuple[_HashingReader, _LimitedTarStream]]:
+def _open_tar_stream(layer: Layer, limits: WalkLimits, *, verify: bool = True) -> Iterator[_Opened]:
+    """Open ``layer`` for one pass.  With ``verify`` False (a second pass over a layer the
+    first pass verified) nothing is hashed."""
     raw_alg, _ = _split_digest(layer.digest)
     diff_alg, _ = _split_digest(layer.diff_id)
+    blob = layer.local
+    local: _LocalReader | None = None
+    hasher: _BlobHasher | None = None
+    fh: IO[bytes]
     try:
-        fh = layer.open()
+        if blob is not None:
+            if layer.size >= 0 and blob.length != layer.size:
+                raise LayerReadError(
+                    f"layer {layer.digest}: the blob is {blob.length} bytes, "
+                    f"its manifest declares {layer.size}"
+                )
+            ident = _identity(os.stat(blob.path))
+            if blob.offset + blob.length > ident[2]:
+                raise LayerReadError(f"layer {layer.digest}: {blob.path} is truncated")
+            fh = local = _LocalReader(blob, ident)
+            if verify:
+                hasher = _BlobHasher(blob, raw_alg, ident)
+        else:
+            fh = layer.open()
     except ScanError:
         raise
     except OSError as exc:
         raise LayerReadError(f"layer {layer.digest}: cannot open: {exc}") from exc
     try:
-        raw = _HashingReader(fh, raw_alg)
+        raw = _HashingReader(
+            fh, raw_alg if verify and hasher is None else None, layer.size if blob is None else -1
+        )
         head = raw.read(8)
         peek = _PeekReader(head, raw)
         inner: io.RawIOBase
@@ -358,15 +538,14 @@ def _open_tar_stream(
                     raise LayerReadError(f"layer {layer.digest}: unsupported compression {label}")
             inner = peek
             uncompressed = True
-        yield (
-            raw,
-            _LimitedTarStream(
-                inner, raw, diff_alg, limits, same_as_raw=uncompressed and raw_alg == diff_alg
-            ),
-        )
+        same = uncompressed and raw_alg == diff_alg
+        stream = _LimitedTarStream(inner, raw, diff_alg if verify and not same else None, limits)
+        yield _Opened(raw, stream, hasher, same, local)
     except OSError as exc:
         raise LayerReadError(f"layer {layer.digest}: read failed: {exc}") from exc
     finally:
+        if hasher is not None:
+            hasher.stop()
         fh.close()
 
 
@@ -374,12 +553,25 @@ def _open_tar_stream(
 # the walk
 
 
+#: low bits of a ``_LayerState.regular`` record: which content scanners scanned the file
+_SCANNER_BITS = 16
+
+
+def _size(record: int) -> int:
+    return record >> _SCANNER_BITS
+
+
 class _LayerState:
     def __init__(self) -> None:
         self.symlinks: dict[str, str] = {}
         self.whiteouts: set[str] = set()
         self.opaque: set[str] = set()
-        self.regular: set[str] = set()
+        #: every regular file and hard link of the layer -> one int: its size (a hard link's
+        #: entry says 0: it gets its target's) << _SCANNER_BITS | a bit per content scanner
+        #: that scanned it (see ``_Collector.scan``).  One small record per file: a layer
+        #: may hold a million.  The keys are also the layer's ``facts_paths``: a file this
+        #: layer writes replaces whatever lower layers said about that path.
+        self.regular: dict[str, int] = {}
         #: directories that are not symlinks and not under one (see _check_not_through_symlink)
         self.clean: set[str] = set()
 
@@ -474,7 +666,13 @@ class _Collector:
     the findings are kept.
     """
 
-    def __init__(self, analyzers: Sequence[Analyzer], limits: WalkLimits, diff_id: str) -> None:
+    def __init__(
+        self,
+        analyzers: Sequence[Analyzer],
+        limits: WalkLimits,
+        diff_id: str,
+        regular: dict[str, int],
+    ) -> None:
         self.analyzers = analyzers
         self.limits = limits
         self.diff_id = diff_id
@@ -482,25 +680,32 @@ class _Collector:
         self.sizes: dict[str, int] = dict.fromkeys(self.files, 0)
         self.results: list[LayerFacts] = []
         self.unknowns: list[Unknown] = []
-        self.facts_paths: set[str] = set()
         self.findings: list[FileFinding] = []
-        #: what each content scanner found per path, so a hard link to a scanned file
+        #: which content scanners scanned a path is kept in its ``regular`` record, what they
+        #: found there (when they found something) here: a hard link to a scanned file
         #: reuses the result instead of reading the layer a second time
-        self.scanned: dict[str, dict[str, tuple[FileFinding, ...]]] = {}
+        self.regular = regular
+        self.found: dict[tuple[str, str], tuple[FileFinding, ...]] = {}
+        self._bits: dict[str, int] = {}
         self.buffered = 0
 
     def add(self, analyzer: Analyzer, lf: LayerFile) -> None:
         self.files[analyzer.name][lf.path] = lf
         self.sizes[analyzer.name] += lf.size
         self.buffered += lf.size
-        self.facts_paths.add(str(lf.path))
         while self.buffered > self.limits.max_buffered_bytes:
             biggest = max(self.analyzers, key=lambda a: self.sizes[a.name])
             self.run(biggest)
 
-    def scan(self, scanner: ContentScanner, lf: LayerFile) -> None:
-        path = str(lf.path)
-        self.facts_paths.add(path)
+    def _bit(self, scanner: ContentScanner) -> int:
+        bit = self._bits.get(scanner.name)
+        if bit is None:
+            if len(self._bits) >= _SCANNER_BITS:
+                raise ScanError(f"more than {_SCANNER_BITS} content scanners")
+            bit = self._bits[scanner.name] = 1 << len(self._bits)
+        return bit
+
+    def scan(self, scanner: ContentScanner, path: str, lf: LayerFile) -> None:
         try:
             found = tuple(
                 f if f.layer else replace(f, layer=self.diff_id) for f in scanner.scan(lf)
@@ -509,15 +714,17 @@ class _Collector:
             reason = f"scanner failed: {type(exc).__name__}: {exc}"[:500]
             self.unknowns.append(Unknown(path, scanner.name, reason))
             return
-        self.scanned.setdefault(path, {})[scanner.name] = found
-        self.findings.extend(found)
+        if path in self.regular:
+            self.regular[path] |= self._bit(scanner)
+        if found:
+            self.found[path, scanner.name] = found
+            self.findings.extend(found)
 
     def reuse(self, scanner: ContentScanner, link: str, target: str) -> bool:
         """Copy ``scanner``'s findings of ``target`` to the hard link ``link``, if it has them."""
-        done = self.scanned.get(target, {}).get(scanner.name)
-        if done is None:
+        if not self.regular.get(target, 0) & self._bit(scanner):
             return False
-        self.facts_paths.add(link)
+        done = self.found.get((target, scanner.name), ())
         old, new = "/" + target, "/" + link
         self.findings.extend(
             replace(f, path=new + f.path[len(old) :]) if f.path.startswith(old) else f for f in done
@@ -582,12 +789,12 @@ def walk_layer(
     """Stream ``layer`` once, run ``analyzers`` on the files they want and ``content_scanners``
     on the files they want, return its facts (findings stamped with the layer's diff_id)."""
     state = _LayerState()
-    col = _Collector(analyzers, limits, layer.diff_id)
+    col = _Collector(analyzers, limits, layer.diff_id, state.regular)
     #: hard links wanted whose target was not kept (nor scanned): link path -> _Pending
     pending: dict[str, _Pending] = {}
-    with _open_tar_stream(layer, limits) as (raw, stream):
-        _walk(layer, analyzers, content_scanners, limits, stream, state, col, pending)
-        _verify(layer, raw, stream)
+    with _open_tar_stream(layer, limits) as opened:
+        _walk(layer, analyzers, content_scanners, limits, opened.stream, state, col, pending)
+        opened.verify(layer)
     if pending:
         _resolve_pending_links(layer, limits, pending, col)
     col.run_all()
@@ -596,7 +803,6 @@ def walk_layer(
 
 def _not_read(path: str, names: Sequence[str], reason: str, col: _Collector) -> None:
     col.unknowns.extend(Unknown(path, name, reason) for name in names)
-    col.facts_paths.add(path)
 
 
 def _walk(
@@ -611,21 +817,21 @@ def _walk(
 ) -> None:
     what = f"layer {layer.digest}"
     kept: dict[str, bytes] = {}  # content of wanted regular files, for hard links to them
-    sizes: dict[str, int] = {}  # of regular files: a hard link's entry says 0
     regular = state.regular
     max_file_size = limits.max_file_size
     for path, entry, tar in _iter_entries(stream, limits, state, what):
         kind = entry.kind
         if kind == HARDLINK:
             target = normalize_path(entry.linkname, limits)
-            info = FileInfo(_posix_path(path), sizes.get(target, entry.size), entry.mode)
+            size = _size(regular[target]) if target in regular else entry.size
+            info = FileInfo(_posix_path(path), size, entry.mode)
             wanted = _wanting(analyzers, info, col)
             scanners = _wanting(content_scanners, info, col)
             if target not in regular:
                 names = [a.name for a in wanted] + [sc.name for sc in scanners]
                 _not_read(path, names, f"hard link target {target!r} is not in the layer", col)
                 continue
-            regular.add(path)
+            regular[path] = size << _SCANNER_BITS
             scanners = [s for s in scanners if not col.reuse(s, path, target)]
             if not wanted and not scanners:
                 continue
@@ -634,15 +840,14 @@ def _walk(
                 for a in wanted:
                     col.add(a, lf)
                 for sc in scanners:
-                    col.scan(sc, lf)
+                    col.scan(sc, path, lf)
             else:
                 pending[path] = (target, wanted, scanners, entry)
             continue
         if kind != REGULAR:
             continue
-        regular.add(path)
         size = entry.size
-        sizes[path] = size
+        regular[path] = size << _SCANNER_BITS
         info = FileInfo(_posix_path(path), size, entry.mode)
         wanted = _wanting(analyzers, info, col)
         scanners = _wanting(content_scanners, info, col)
@@ -663,18 +868,7 @@ def _walk(
             for a in wanted:
                 col.add(a, lf)
         for sc in scanners:
-            col.scan(sc, lf)
-
-
-def _verify(layer: Layer, raw: _HashingReader, stream: _LimitedTarStream) -> None:
-    while raw.read(_CHUNK):  # bytes after the end of the compressed stream still count
-        pass
-    got = f"{layer.digest.partition(':')[0]}:{raw.hash.hexdigest()}"
-    if got != layer.digest and layer.digest != layer.diff_id:  # uncompressed: diff_id says it
-        raise DigestMismatchError(f"layer {layer.digest} (blob)", layer.digest, got)
-    got = f"{layer.diff_id.partition(':')[0]}:{stream.hash.hexdigest()}"
-    if got != layer.diff_id:
-        raise DigestMismatchError(f"layer {layer.digest} (diff_id)", layer.diff_id, got)
+            col.scan(sc, path, lf)
 
 
 def _resolve_pending_links(
@@ -687,8 +881,8 @@ def _resolve_pending_links(
     targets = {p[0] for p in pending.values()}
     found: dict[str, bytes] = {}
     what = f"layer {layer.digest} (hard links)"
-    with _open_tar_stream(layer, limits) as (_, stream):
-        for path, entry, tar in _iter_entries(stream, limits, _LayerState(), what):
+    with _open_tar_stream(layer, limits, verify=False) as opened:
+        for path, entry, tar in _iter_entries(opened.stream, limits, _LayerState(), what):
             if path in targets and entry.kind == REGULAR and path not in found:
                 if entry.size > limits.max_file_size or entry.sparse:
                     continue
@@ -703,7 +897,7 @@ def _resolve_pending_links(
         for a in wanted:
             col.add(a, lf)
         for sc in scanners:
-            col.scan(sc, lf)
+            col.scan(sc, path, lf)
 
 
 def component_sort_key(c: Component) -> tuple[str, ...]:
@@ -726,11 +920,11 @@ def _combine(col: _Collector, state: _LayerState) -> LayerFacts:
     components: list[Component] = []
     unknowns = list(col.unknowns)
     oses: list[OsInfo] = []
-    facts_paths = set(col.facts_paths)
+    facts_paths: set[str] = set()  # besides state.regular: only what analyzers name
     for facts in col.results:
         components.extend(facts.components)
         unknowns.extend(facts.unknowns)
-        facts_paths.update(facts.facts_paths)
+        facts_paths.update(p for p in facts.facts_paths if p not in state.regular)
         oses.extend(facts.os_files)
         if facts.os is not None and facts.os not in facts.os_files:
             oses.append(facts.os)
@@ -739,7 +933,7 @@ def _combine(col: _Collector, state: _LayerState) -> LayerFacts:
         os=os,
         components=tuple(sorted(set(components), key=component_sort_key)),
         unknowns=tuple(sorted(set(unknowns))),
-        facts_paths=tuple(sorted(facts_paths)),
+        facts_paths=tuple(sorted([*state.regular, *facts_paths])),
         whiteouts=tuple(sorted(state.whiteouts)),
         opaque_dirs=tuple(sorted(state.opaque)),
         symlinks=tuple(sorted(state.symlinks.items())),

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from imagewarden.scan.errors import DigestMismatchError, SourceError, UnsafeArchiveError
+from imagewarden.scan.errors import (
+    DigestMismatchError,
+    LayerReadError,
+    SourceError,
+    UnsafeArchiveError,
+)
 from imagewarden.scan.pipeline import scan_image
 from imagewarden.scan.source.base import Platform
 from imagewarden.scan.source.oci_archive import OciArchiveSource
@@ -117,11 +122,28 @@ def test_config_digest_mismatch(tmp_path: Path) -> None:
 def test_layer_blob_digest_mismatch(tmp_path: Path) -> None:
     img = _image()
     write_oci_layout(tmp_path, [("t", img)])
-    evil = make_layer({"etc/motd": "arch amd64 "}, "gzip").blob + b"\0"
-    _blob_path(tmp_path, img.layers[1].digest).write_bytes(evil)
+    path = _blob_path(tmp_path, img.layers[1].digest)
+    good = path.read_bytes()
+    # another valid layer of the same size: only the digest can tell
+    candidates = (make_layer({"etc/motd": f"arch amd{n} "}, "gzip").blob for n in range(100))
+    evil = next(b for b in candidates if len(b) == len(good) and b != good)
+    path.write_bytes(evil)
     src = OciLayoutSource(tmp_path)
     with pytest.raises(DigestMismatchError, match="layer"):
         scan_image(src)
+
+
+@pytest.mark.parametrize("change", [b"\0", b"\0" * 4096, -1])
+def test_layer_blob_of_another_size_than_declared(tmp_path: Path, change: bytes | int) -> None:
+    """A blob longer or shorter than its descriptor's ``size`` is refused before a byte of it
+    is parsed (a small declared layer cannot make the walk read a huge blob)."""
+    img = _image()
+    write_oci_layout(tmp_path, [("t", img)])
+    path = _blob_path(tmp_path, img.layers[1].digest)
+    data = path.read_bytes()
+    path.write_bytes(data + change if isinstance(change, bytes) else data[:change])
+    with pytest.raises(LayerReadError, match=r"the blob is \d+ bytes, its manifest declares"):
+        scan_image(OciLayoutSource(tmp_path))
 
 
 def test_diff_id_mismatch_in_config(tmp_path: Path) -> None:

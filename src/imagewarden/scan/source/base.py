@@ -63,14 +63,31 @@ class Manifest:
 
 
 @dataclass(frozen=True)
+class LocalBlob:
+    """Where a layer blob's bytes lie, uncompressed by the container, in a local file: ``length``
+    bytes from ``offset`` of ``path`` (the blob file of an OCI layout, or a member of a plain
+    tar archive).  A walker may read them through its own file handles, e.g. to hash the blob
+    on a second thread while it parses the same bytes; it checks the file did not change."""
+
+    path: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
 class Layer:
-    """One layer: ``digest`` is the blob digest (compressed), ``diff_id`` the uncompressed one."""
+    """One layer: ``digest`` is the blob digest (compressed), ``diff_id`` the uncompressed one.
+
+    ``size`` is the blob size the manifest declares (-1: not declared); a blob of another
+    size is a read error.  ``local``, when the source knows it, says where the blob's bytes
+    are on disk."""
 
     digest: Digest
     diff_id: Digest
     media_type: str
     size: int
     open: Callable[[], IO[bytes]] = field(compare=False, hash=False)
+    local: LocalBlob | None = field(default=None, compare=False, hash=False)
 
 
 class ImageSource(Protocol):

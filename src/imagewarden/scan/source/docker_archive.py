@@ -113,7 +113,14 @@ class DockerArchiveSource:
                     h.update(chunk)
             digest = Digest(f"sha256:{h.hexdigest()}")
         members = self._members
-        return Layer(digest, diff_id, media_type, member_size, open=lambda: members.open(name))
+        return Layer(
+            digest,
+            diff_id,
+            media_type,
+            member_size,
+            open=lambda: members.open(name),
+            local=members.local(name),
+        )
 
     def _member_size(self, name: str) -> int:
         with self._members.open(name) as fh:

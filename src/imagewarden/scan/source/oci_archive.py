@@ -8,6 +8,7 @@ and hard links between members are followed inside the archive with a bounded ho
 
 from __future__ import annotations
 
+import io
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import IO
 
 from imagewarden.scan.errors import LayerReadError, SourceError, UnsafeArchiveError
 from imagewarden.scan.model import Digest
-from imagewarden.scan.source.base import ImageConfig, Layer, Manifest, Platform
+from imagewarden.scan.source.base import ImageConfig, Layer, LocalBlob, Manifest, Platform
 from imagewarden.scan.source.oci_layout import check_digest, read_layout_index, resolve_oci
 from imagewarden.scan.walker import WalkLimits, normalize_path
 
@@ -82,6 +83,16 @@ class TarMembers:
             raise SourceError(f"{self.path}: {name} is not a file")
         return fh
 
+    def local(self, name: str) -> LocalBlob | None:
+        """Where member ``name``'s bytes are in the archive file: only for a plain
+        (uncompressed) archive and a regular, non-sparse member."""
+        if not isinstance(self._tar.fileobj, io.BufferedReader):
+            return None  # a compressed archive: member offsets are not file offsets
+        member = self._resolve(normalize_path(name))
+        if member is None or member.sparse is not None:
+            return None
+        return LocalBlob(str(self.path), member.offset_data, member.size)
+
     def read(self, name: str, max_size: int) -> bytes | None:
         member = self._resolve(normalize_path(name))
         if member is None:
@@ -119,6 +130,9 @@ class _ArchiveBlobs:
         if not self.members.exists(name):
             raise SourceError(f"{self.members.path}: missing blob {digest}")
         return self.members.open(name)
+
+    def local(self, digest: Digest) -> LocalBlob | None:
+        return self.members.local(self._name(digest))
 
 
 class OciArchiveSource:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -20,7 +21,14 @@ from typing import IO, Any, Protocol
 
 from imagewarden.scan.errors import DigestMismatchError, SourceError
 from imagewarden.scan.model import Digest
-from imagewarden.scan.source.base import HistoryEntry, ImageConfig, Layer, Manifest, Platform
+from imagewarden.scan.source.base import (
+    HistoryEntry,
+    ImageConfig,
+    Layer,
+    LocalBlob,
+    Manifest,
+    Platform,
+)
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -129,6 +137,10 @@ class BlobStore(Protocol):
     def read(self, digest: Digest, max_size: int) -> bytes: ...
 
     def open(self, digest: Digest) -> IO[bytes]: ...
+
+    def local(self, digest: Digest) -> LocalBlob | None:
+        """Where the blob's bytes are in a local file, if they are (see ``LocalBlob``)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -282,7 +294,12 @@ def resolve_manifest(
         size = d.get("size")
         layers.append(
             Layer(
-                ld, diff_id, mt, size if isinstance(size, int) else -1, open=partial(store.open, ld)
+                ld,
+                diff_id,
+                mt,
+                size if isinstance(size, int) else -1,
+                open=partial(store.open, ld),
+                local=store.local(ld),
             )
         )
     manifest = Manifest(digest, media_type, cfg_digest, tags, repo_digests)
@@ -311,6 +328,14 @@ class DirBlobStore:
         if not path.is_file():
             raise SourceError(f"{self.root}: missing blob {digest}")
         return path.open("rb")
+
+    def local(self, digest: Digest) -> LocalBlob | None:
+        path = self.path(digest)
+        try:
+            st = path.stat()
+        except OSError:
+            return None  # open() says what is wrong
+        return LocalBlob(str(path), 0, st.st_size) if stat.S_ISREG(st.st_mode) else None
 
 
 def read_layout_index(read: Callable[[str, int], bytes | None], what: str) -> dict[str, Any]:
