@@ -7,12 +7,15 @@ import base64
 from pathlib import Path, PurePosixPath
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imagewarden.scan.analyzer.base import FileInfo
 from imagewarden.scan.detect.base import FindingCategory
 from imagewarden.scan.detect.secrets import ENV_PATH, HISTORY_PATH, SecretDetector
 from imagewarden.scan.model import Digest, ImageContents
 from imagewarden.scan.secrets import MASK, RuleError, SecretRules, SecretScanner
+from imagewarden.scan.secrets.scanner import KeywordSearch
 from imagewarden.scan.source.base import HistoryEntry, ImageConfig
 
 SCANNER = SecretScanner()
@@ -111,6 +114,35 @@ POSITIVE = [
         "c",
         "DATABASE_URL: postgresql://shop:Tr0ub4dor3@db:5432/shop\n",
         "Tr0ub4dor3",
+    ),
+    # spellings the narrower keywords (schemes with "://", gh?_/gl*- prefixes, the
+    # secret[_-]key family) must all still let through
+    (
+        "database-url-password",
+        "c",
+        "MONGO=mongodb+srv://app:Pa55w0rd9@cluster0.example.net/db\n",
+        "Pa55w0rd9",
+    ),
+    ("database-url-password", "c", "cache: REDISS://default:Hunter22x@cache:6380/0\n", "Hunter22x"),
+    ("github-token", "c", "GH_TOKEN=ghs_" + "Zz9" * 12 + "\n", "ghs_" + "Zz9" * 12),
+    ("gitlab-token", "c", "runner: glrt-Xy7Xy7Xy7Xy7Xy7Xy7Xy7Xy\n", "glrt-Xy7Xy7Xy7Xy7Xy7Xy7Xy7Xy"),
+    (
+        "aws-secret-access-key",
+        "c",
+        "Secret-Access_Key: Zx8/Lq3+Vb7nM2kP9sT4wR6yU1iO5aE0dF3gH7jK\n",
+        "Zx8/Lq3+Vb7nM2kP9sT4wR6yU1iO5aE0dF3gH7jK",
+    ),
+    (
+        "tencent-secret-key",
+        "c",
+        "TENCENTCLOUD_SECRET_KEY=Qw12Er34Ty56Ui78Op90As12Df34Gh56\n",
+        "Qw12Er34Ty56Ui78Op90As12Df34Gh56",
+    ),
+    (
+        "tencent-secret-key",
+        "c",
+        "qcloud-secretkey: 'Qw12Er34Ty56Ui78Op90As12Df34Gh56'\n",
+        "Qw12Er34Ty56Ui78Op90As12Df34Gh56",
     ),
     ("dotenv-secret", "srv/.env", "MYSQL_ROOT_PASSWORD=Sup3r-Secr3t\n", "Sup3r-Secr3t"),
     (
@@ -384,3 +416,19 @@ def test_detector_scans_env_and_history() -> None:
     text = repr(outcome)
     for secret in (tid, tkey, "Sup3r-Secr3t", "npm_AbCdEf1234567890"):
         assert secret not in text
+
+
+# keywords over a two-letter alphabet, so that they overlap, nest and share prefixes and
+# suffixes; the haystack is made of keywords and letters, so that they occur in it
+_WORD = st.text("ab", min_size=1, max_size=4).map(str.encode)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), keywords=st.sets(_WORD, min_size=2, max_size=6))
+def test_keyword_search_finds_exactly_the_keywords_present(
+    data: st.DataObject, keywords: set[bytes]
+) -> None:
+    # one non-overlapping pass plus the repair of what it can hide == a search per keyword
+    parts = data.draw(st.lists(st.sampled_from(sorted(keywords)) | _WORD | st.just(b"x")))
+    haystack = b"".join(parts)
+    assert KeywordSearch(keywords).present(haystack) == {k for k in keywords if k in haystack}

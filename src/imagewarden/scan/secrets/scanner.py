@@ -1,10 +1,11 @@
 """The secret scanner: rules over file bytes, keyword prefilter first, redacted results.
 
 Per file: skip it unless ``wants`` (size, extension, allowed paths); skip binaries (a NUL
-byte in the first 8 KiB); lower-case the bytes once and test each rule's keywords with a
-substring search; only a rule with a keyword present (or a path-scoped rule without
-keywords) runs its regex.  Clean files — nearly all of a root filesystem — therefore cost
-one ``lower()`` and a few ``in`` tests, never a regex pass.
+byte in the first 8 KiB); lower-case the bytes once and find which keywords of the rules
+that apply to the path occur, in one multi-keyword pass (``KeywordSearch``: Aho-Corasick,
+exact about which keywords are present); only a rule with a keyword present (or a
+path-scoped rule without keywords) runs its regex.  Clean files — nearly all of a root
+filesystem — therefore cost one ``lower()`` and one keyword pass, never a regex pass.
 
 Where matches of two rules overlap only the earlier rule's is kept.  A result holds the
 rule, the 1-based line and an excerpt of that line with *every* match on it replaced by
@@ -13,11 +14,15 @@ rule, the 1-based line and an excerpt of that line with *every* match on it repl
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
+
+import ahocorasick_rs
 
 from imagewarden.scan.analyzer.base import FileInfo, LayerFile
 from imagewarden.scan.detect.base import FileFinding, FindingCategory
@@ -66,6 +71,18 @@ class SecretScanner:
         self._by_id = {r.id: r for r in self.rules.rules}
         self._global = tuple(r for r in self.rules.rules if r.path_regex is None)
         self._scoped = tuple(r for r in self.rules.rules if r.path_regex is not None)
+        #: one regex over every scoped rule's paths: most files match none of them
+        self._any_scoped = (
+            re.compile(
+                "|".join(f"(?:{r.path_regex.pattern})" for r in self._scoped if r.path_regex)
+            )
+            if self._scoped
+            else None
+        )
+        #: the keywords of the global rules, searched for together; path-scoped rules' (often
+        #: common words: "pass", "key") join them only on their paths (``_search_for``)
+        self._search_global = keyword_search(k for r in self._global for k in r.keywords)
+        self._searches: dict[tuple[int, ...], KeywordSearch] = {}
         doc = f"{self.rules.fingerprint()}|{max_file_size}|{','.join(sorted(SKIP_SUFFIXES))}"
         self._fingerprint = hashlib.sha256(doc.encode()).hexdigest()
 
@@ -154,30 +171,22 @@ class SecretScanner:
 
     def _spans(self, data: bytes, path: str) -> list[tuple[int, int, int, Rule]]:
         """Accepted (secret start, secret end, match start, rule), rule order, no overlaps."""
-        if b"\x00" in data[:_BINARY_SNIFF] or self.rules.allow.allows_path(path):
+        if data.find(b"\x00", 0, _BINARY_SNIFF) >= 0 or self.rules.allow.allows_path(path):
             return []
         rules = self._global
-        if self._scoped:
-            scoped = tuple(r for r in self._scoped if r.applies_to(path))
-            if scoped:
-                rules = tuple(r for r in self.rules.rules if r in self._global or r in scoped)
-        lowered: bytes | None = None
-        present: dict[bytes, bool] = {}
+        search = self._search_global
+        scoped: set[int] = set()
+        if self._any_scoped is not None and self._any_scoped.match(path) is not None:
+            scoped = {id(r) for r in self._scoped if r.applies_to(path)}
+            rules = tuple(r for r in self.rules.rules if r.path_regex is None or id(r) in scoped)
+            search = self._search_for(rules)
+        present = search.present(data.lower()) if search.keywords else frozenset()
+        if not present and not scoped:
+            return []  # every global rule has keywords: a clean file ends here
         spans: list[tuple[int, int, int, Rule]] = []
         for rule in rules:
-            if rule.keywords:
-                if lowered is None:
-                    lowered = data.lower()
-                hit = False
-                for kw in rule.keywords:
-                    seen = present.get(kw)
-                    if seen is None:
-                        seen = present[kw] = kw in lowered
-                    if seen:
-                        hit = True
-                        break
-                if not hit:
-                    continue
+            if rule.keywords and present.isdisjoint(rule.keywords):
+                continue
             if rule.allow.allows_path(path):
                 continue
             grouped = "secret" in rule.compiled.groupindex
@@ -194,6 +203,78 @@ class SecretScanner:
                     continue
                 spans.append((start, end, m.start(), rule))
         return spans
+
+    def _search_for(self, rules: tuple[Rule, ...]) -> KeywordSearch:
+        key = tuple(sorted(id(r) for r in rules))
+        search = self._searches.get(key)
+        if search is None:
+            search = keyword_search(k for r in rules for k in r.keywords)
+            self._searches[key] = search
+        return search
+
+
+def keyword_search(keywords: Iterable[bytes]) -> KeywordSearch:
+    """The ``KeywordSearch`` of ``keywords``, shared by every scanner with the same set (a
+    scanner is built for each scan)."""
+    return _keyword_search(frozenset(keywords))
+
+
+@functools.lru_cache(maxsize=256)
+def _keyword_search(keywords: frozenset[bytes]) -> KeywordSearch:
+    return KeywordSearch(keywords)
+
+
+class KeywordSearch:
+    """Which of a set of keywords occur in (lower-cased) bytes, exactly, in one pass.
+
+    One leftmost-first Aho-Corasick search (``ahocorasick-rs``, SIMD-packed for a few dozen
+    keywords: a clean file costs one fast scan) reports non-overlapping matches.  An
+    occurrence it does not report lies inside or across a reported match: a keyword
+    contained in a reported one is present with it, and one that starts inside a reported
+    match and runs past it (a suffix of the reported keyword starts it) is checked right
+    there, at the few offsets where that is possible.
+    """
+
+    def __init__(self, keywords: Iterable[bytes]) -> None:
+        # longest first: where two start at the same place the longer one is reported
+        kws = tuple(sorted(set(keywords), key=lambda k: (-len(k), k)))
+        self.keywords = kws
+        self._ac = (
+            ahocorasick_rs.BytesAhoCorasick(kws, matchkind=ahocorasick_rs.MatchKind.LeftmostFirst)
+            if kws
+            else None
+        )
+        #: per keyword: itself and the keywords inside it
+        self._implied = tuple(frozenset(k for k in kws if k in a) for a in kws)
+        #: per keyword: (offset j, keyword k) where a[j:] starts k and k is not inside a
+        by_first: dict[int, list[bytes]] = {}
+        for k in kws:
+            by_first.setdefault(k[0], []).append(k)
+        self._overlaps = tuple(
+            tuple(
+                (j, k)
+                for j in range(len(a))
+                for k in by_first.get(a[j], ())
+                if k not in a and k.startswith(a[j:])
+            )
+            for a in kws
+        )
+
+    def present(self, lowered: bytes) -> frozenset[bytes]:
+        """The keywords occurring in ``lowered``."""
+        if self._ac is None:
+            return frozenset()
+        matches = self._ac.find_matches_as_indexes(lowered)
+        if not matches:
+            return frozenset()
+        present: set[bytes] = set()
+        for i in {i for i, _, _ in matches}:
+            present |= self._implied[i]
+        for i, start, _ in matches:
+            for j, k in self._overlaps[i]:
+                if k not in present and lowered.startswith(k, start + j):
+                    present.add(k)
+        return frozenset(present)
 
 
 def _excerpt(data: bytes, at: int, secrets: list[tuple[int, int]]) -> str:
