@@ -18,7 +18,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
 from imagewarden.cli.settings import resolve_db
 
@@ -53,6 +52,8 @@ def resolve_rules_dir(flag: Path | None, db: str | None = None) -> Path:
     env = os.environ.get(RULES_ENV)
     if env:
         return Path(env)
+    from sqlalchemy.engine import make_url  # lazily: `imagewarden scan` starts without it
+
     url = make_url(resolve_db(db))
     if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
         return Path(url.database + ".rules")

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from posixpath import basename
+from typing import cast
 
 from imagewarden.inventory.models import (
     ComponentRecord,
@@ -327,7 +328,9 @@ def make_scan_fn(config: ScannerConfig, clock: Callable[[], datetime]) -> ScanFn
             except Exception as exc:  # a broken rule file, the database away: category error
                 reason = f"cannot prepare the detector: {type(exc).__name__}: {exc}"[:1000]
                 detectors += [
-                    _FailedDetector(c, reason) for c in config.per_scan_categories if c in wanted
+                    cast(Detector, _FailedDetector(c, reason))  # category per instance
+                    for c in config.per_scan_categories
+                    if c in wanted
                 ]
             else:
                 detectors += [d for d in more_detectors if d.category in wanted]

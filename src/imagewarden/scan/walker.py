@@ -36,13 +36,13 @@ import io
 import os
 import sys
 import threading
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import PurePosixPath
-from typing import IO, Any, ClassVar, Protocol, TypeVar
+from typing import IO, Any, ClassVar, Protocol, TypeVar, cast
 
 import zstandard
+from isal import isal_zlib
 
 from imagewarden.scan.analyzer.base import Analyzer, FileInfo, LayerFile
 from imagewarden.scan.detect.base import ContentScanner, FileFinding
@@ -304,12 +304,18 @@ class _BlobHasher:
         self._thread.join()
 
 
+#: ISA-L's inflate error (its type stub declares an instance, not a class)
+_INFLATE_ERROR = cast(type[Exception], isal_zlib.IsalError)
+
+
 class _GzipReader(io.RawIOBase):
-    """Multi-member gzip decompression with bounded output per read; truncation is an error."""
+    """Multi-member gzip decompression with bounded output per read; truncation is an error.
+
+    Inflated by ISA-L (``isal``, the zlib interface), about twice zlib's speed on layers."""
 
     def __init__(self, inner: io.RawIOBase) -> None:
         self._inner = inner
-        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._d = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
         self._pending = b""
         self._between = True  # before the first member or after the end of one
         self._done = False
@@ -333,11 +339,11 @@ class _GzipReader(io.RawIOBase):
                         raise LayerReadError("garbage after the end of the gzip stream")
                     self._pending = b""  # NUL padding after the last member
                     continue
-                self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._d = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
                 self._between = False
             try:
                 out = self._d.decompress(self._pending, want)
-            except zlib.error as exc:
+            except _INFLATE_ERROR as exc:
                 raise LayerReadError(f"corrupt gzip stream: {exc}") from exc
             self._pending = self._d.unconsumed_tail
             if self._d.eof:
@@ -511,7 +517,8 @@ def _open_tar_stream(layer: Layer, limits: WalkLimits, *, verify: bool = True) -
             ident = _identity(os.stat(blob.path))
             if blob.offset + blob.length > ident[2]:
                 raise LayerReadError(f"layer {layer.digest}: {blob.path} is truncated")
-            fh = local = _LocalReader(blob, ident)
+            local = _LocalReader(blob, ident)
+            fh = cast(IO[bytes], local)
             if verify:
                 hasher = _BlobHasher(blob, raw_alg, ident)
         else:
