@@ -10,8 +10,9 @@ ImageID prefix; every ``By`` field asc and desc), at Offset 0 and at a deep Offs
 
 - a TC3-signed POST over one keep-alive httpx connection (signing happens before the
   clock starts: the server verifies the signature inside the timed span);
-- the floor: ``store.images.list_images`` (+ ``count_images`` when the service would call
-  it) in this process, on the same data, in one transaction.
+- the floor: ``store.images.list_page`` (``list_images``, plus ``count_images`` when the
+  page does not show the count), as the service runs it, in this process, on the same
+  data, in one transaction.
 
 Both are sampled in the same loop, so machine noise hits both; the report gives p50/p99 of
 each and the server/floor ratio of the p50s.  Then throughput: ``--clients`` processes,
@@ -36,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import httpx
@@ -48,7 +50,7 @@ from imagewarden.api.signing import tc3_sign_request
 from imagewarden.inventory.filters import RISK_VALUES, build_image_query
 from imagewarden.inventory.models import SortField
 from imagewarden.store.engine import make_engine, make_sessionmaker
-from imagewarden.store.images import count_images, list_images
+from imagewarden.store.images import list_page
 
 ACTION = "DescribeAssetImageList"
 VERSION = "2020-11-01"
@@ -138,7 +140,7 @@ def exact_name(url: str, account_id: int) -> str:
         name = conn.execute(
             text(
                 "SELECT image_name FROM images WHERE account_id = :a AND host_cnt > 2 "
-                "ORDER BY id LIMIT 1 OFFSET 50"
+                "AND image_name <> '<none>:<none>' ORDER BY id LIMIT 1 OFFSET 50"
             ),
             {"a": account_id},
         ).scalar()
@@ -148,7 +150,9 @@ def exact_name(url: str, account_id: int) -> str:
 
 # --- the server ---------------------------------------------------------------------------------
 @contextmanager
-def server(url: str, key_file: str, workers: int, log: Path) -> Iterator[str]:
+def server(
+    url: str, key_file: str, workers: int, log: Path, pids: list[int] | None = None
+) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEWARDEN_")}
     cmd = [
@@ -172,6 +176,8 @@ def server(url: str, key_file: str, workers: int, log: Path) -> Iterator[str]:
     ]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    if pids is not None:
+        pids.append(proc.pid)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -235,11 +241,7 @@ def measure(
         )
         t = time.perf_counter()
         with sessions.begin() as s:
-            rows = list_images(s, acct, q)
-            if q.offset == 0 and len(rows) < q.limit:
-                total = len(rows)
-            else:
-                total = count_images(s, acct, q)
+            rows, total = list_page(s, acct, q)  # what the service runs
         return time.perf_counter() - t, total, len(rows)
 
     with httpx.Client(timeout=120) as client:
@@ -290,42 +292,144 @@ def measure(
 
 # --- throughput ---------------------------------------------------------------------------------
 def _client_loop(info: dict, host: str, until: float, q: Any) -> None:
+    """One load-generator process: a keep-alive ``http.client`` connection (far less client
+    CPU per request than httpx, so the 2 shared cores go to the server), every request
+    freshly TC3-signed (signatures carry a timestamp: nothing is pre-signed)."""
+    import http.client
+
     body = json.dumps({"Limit": 10}).encode()
+    hostname, port = host.rsplit(":", 1)
     ok = err = 0
     lat: list[float] = []
-    with httpx.Client(timeout=30) as client:
+    failure = ""
+    conn = http.client.HTTPConnection(hostname, int(port), timeout=30)
+    cpu0 = time.process_time()
+    try:
         while time.time() < until:
             headers = signed(info, host, body)
             t = time.perf_counter()
-            r = client.post(f"http://{host}/", content=body, headers=headers)
-            lat.append(time.perf_counter() - t)
-            if "Error" in r.json()["Response"]:
+            try:
+                conn.request("POST", "/", body, headers)
+                data = conn.getresponse().read()
+            except (OSError, http.client.HTTPException) as exc:
                 err += 1
+                failure = repr(exc)
+                conn.close()
+                conn = http.client.HTTPConnection(hostname, int(port), timeout=30)
+                continue
+            lat.append(time.perf_counter() - t)
+            if b'"Error"' in data or b'"TotalCount"' not in data:
+                err += 1
+                failure = data[:300].decode("utf-8", "replace")
             else:
                 ok += 1
-    q.put((ok, err, lat))
+    finally:
+        conn.close()
+        q.put((ok, err, lat, failure, time.process_time() - cpu0))
 
 
-def throughput(info: dict, host: str, clients: int, seconds: float) -> dict[str, Any]:
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+        todo.extend(children.get(p, ()))
+    return total
+
+
+def _db_cpu(url: str) -> dict[int, float] | None:
+    """CPU seconds of each PostgreSQL backend connected to the database of ``url`` (None on
+    SQLite, whose work is inside the server process)."""
+    if not url.startswith("postgresql"):
+        return None
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        pids = [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ]
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return float(sum(v) - idle), float(sum(v))
+
+
+def throughput(
+    info: dict, host: str, clients: int, seconds: float, server_pid: int | None = None
+) -> dict[str, Any]:
+    """``clients`` processes, released together once all have imported (a barrier), each
+    for ``seconds``; the server's CPU is read at the release and at the end of the window."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    start = time.time() + 2.0  # let every process import first
-    until = start + seconds
+    ready = ctx.Barrier(clients + 1)
     procs = [
-        ctx.Process(target=_delayed_loop, args=(info, host, start, until, q))
+        ctx.Process(target=_barrier_loop, args=(info, host, ready, seconds, q))
         for _ in range(clients)
     ]
     for p in procs:
         p.start()
-    got = [q.get(timeout=seconds + 60) for _ in procs]
+    ready.wait(timeout=120)
+    cpu0 = _tree_cpu(server_pid) if server_pid else 0.0
+    db0 = _db_cpu(info["db_url"])
+    busy0 = _machine_busy()
+    time.sleep(seconds)
+    cpu1 = _tree_cpu(server_pid) if server_pid else 0.0
+    db1 = _db_cpu(info["db_url"])
+    busy1 = _machine_busy()
+    got = []
+    deadline = time.monotonic() + 60
+    for _ in procs:
+        try:
+            got.append(q.get(timeout=max(0.1, deadline - time.monotonic())))
+        except Empty:
+            break
     for p in procs:
         p.join(10)
         if p.is_alive():
             p.terminate()
+    if len(got) < len(procs):
+        print(f"  warning: {len(procs) - len(got)} client(s) reported nothing", flush=True)
     ok = sum(g[0] for g in got)
     err = sum(g[1] for g in got)
     lat = [x for g in got for x in g[2]]
-    return {
+    failures = sorted({g[3] for g in got if g[3]})
+    client_cpu = sum(g[4] for g in got)
+    out: dict[str, Any] = {
         "clients": clients,
         "seconds": seconds,
         "ok": ok,
@@ -333,14 +437,29 @@ def throughput(info: dict, host: str, clients: int, seconds: float) -> dict[str,
         "rps": ok / seconds,
         "p50_ms": pct(lat, 50) * 1000,
         "p99_ms": pct(lat, 99) * 1000,
+        # share of both cores busy during the window (server, clients, database, others)
+        "machine_busy": round((busy1[0] - busy0[0]) / max(1.0, busy1[1] - busy0[1]), 3),
+        "load_avg": os.getloadavg()[0],
     }
+    if failures:
+        out["failures"] = failures[:3]
+    if server_pid and ok:
+        # the server processes' own CPU per request: what a core of its own would need
+        out["server_cpu_s"] = round(cpu1 - cpu0, 2)
+        out["server_cpu_ms_per_req"] = round((cpu1 - cpu0) * 1000 / ok, 3)
+    if ok and db0 is not None and db1 is not None:
+        # PostgreSQL backends serving this database (the server's pooled connections)
+        used = sum(v - db0.get(pid, 0.0) for pid, v in db1.items())
+        out["db_cpu_ms_per_req"] = round(used * 1000 / ok, 3)
+    if ok:
+        # the load generator's own CPU per request (signing, HTTP), on the same 2 cores
+        out["client_cpu_ms_per_req"] = round(client_cpu * 1000 / (ok + err), 3)
+    return out
 
 
-def _delayed_loop(info: dict, host: str, start: float, until: float, q: Any) -> None:
-    # every client runs the full window from when it is ready (a slow import under load
-    # must not shorten it); the windows overlap by all but the import skew
-    time.sleep(max(0.0, start - time.time()))
-    _client_loop(info, host, time.time() + (until - start), q)
+def _barrier_loop(info: dict, host: str, ready: Any, seconds: float, q: Any) -> None:
+    ready.wait(timeout=120)
+    _client_loop(info, host, time.time() + seconds, q)
 
 
 # --- main ---------------------------------------------------------------------------------------
@@ -391,8 +510,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  summary {run['summary']}", flush=True)
             run["throughput"] = []
             for w in (int(x) for x in a.workers.split(",") if x):
-                with server(info["db_url"], info["key_file"], w, log) as host:
-                    t = throughput(info, host, clients, seconds)
+                pids: list[int] = []
+                with server(info["db_url"], info["key_file"], w, log, pids) as host:
+                    t = throughput(info, host, clients, seconds, pids[0])
                 t["workers"] = w
                 run["throughput"].append(t)
                 print(f"  throughput workers={w}: {t}", flush=True)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 __all__ = [
     "TC3_ALGORITHM",
@@ -47,7 +48,14 @@ def sha256_hex(data: bytes) -> str:
 
 def tc3_date(timestamp: int) -> str:
     """The credential-scope date: the UTC date of the timestamp (never local time)."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+    return _utc_date(timestamp // 86400)
+
+
+@lru_cache(maxsize=8)
+def _utc_date(day: int) -> str:
+    """``YYYY-MM-DD`` of a day number since the epoch (Unix time has no leap seconds, so a
+    UTC day is exactly 86,400 s); a server sees one or two days at a time."""
+    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,10 @@ def tc3_string_to_sign(timestamp: int | str, date: str, service: str, canonical:
     return f"{TC3_ALGORITHM}\n{timestamp}\n{scope}\n{sha256_hex(canonical.encode('utf-8'))}"
 
 
+@lru_cache(maxsize=1024)
 def tc3_signing_key(secret_key: str, date: str, service: str) -> bytes:
+    """The derived key (three HMACs), the same for every request of a key on one UTC day:
+    cached, so a server verifying many requests derives it once per key and day."""
     k_date = hmac.new(("TC3" + secret_key).encode("utf-8"), date.encode(), hashlib.sha256).digest()
     k_service = hmac.new(k_date, service.encode(), hashlib.sha256).digest()
     return hmac.new(k_service, TC3_TERMINATOR.encode(), hashlib.sha256).digest()

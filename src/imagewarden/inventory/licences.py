@@ -78,6 +78,11 @@ class LicenceService:
         with self._sessions.begin() as s:
             reconcile(s, account_id, self._clock())
 
+    def settled(self, session: Session, account_id: int) -> bool:
+        """Whether ``reconcile`` would change nothing (read-only; in the caller's transaction,
+        so a listing checks and reads in one transaction)."""
+        return licence_store.settled(session, account_id)
+
     def info(self, account_id: int) -> LicenceInfo:
         with self._sessions.begin() as s:
             reconcile(s, account_id, self._clock())

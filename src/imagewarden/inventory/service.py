@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -49,6 +49,7 @@ __all__ = [
     "Credential",
     "InventoryService",
     "KeyInfo",
+    "ListingGuard",
     "VirusFindings",
     "risk_row",
     "severity_counts",
@@ -159,6 +160,15 @@ class Credential:
     enabled: bool
 
 
+class ListingGuard(Protocol):
+    """Work that must be done before an account's images are shown (image licences):
+    ``settled`` checks, read-only, inside the listing's own transaction; only when it says
+    no does ``reconcile`` run, in a transaction of its own, before the listing."""
+
+    def settled(self, session: Session, account_id: int) -> bool: ...
+    def reconcile(self, account_id: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class VirusFindings:
     """An image's virus rows and the state of its virus category (VirusScanStatus)."""
@@ -190,11 +200,32 @@ class InventoryService:
         self._clock = clock
         self._key_cache: dict[str, tuple[float, Credential | None]] = {}
         self._lock = threading.Lock()
+        bind = sessions.kw.get("bind")
+        self._pg = getattr(getattr(bind, "dialect", None), "name", "") == "postgresql"
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
         try:
             with self._sessions.begin() as session:
+                yield session
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
+                raise StoreUnavailableError(str(exc.orig) if exc.orig else str(exc)) from exc
+            raise
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """A read-only unit of statements.  On PostgreSQL they run outside a transaction
+        block: under READ COMMITTED every statement takes its own snapshot inside a
+        transaction too, so this changes nothing but the BEGIN and COMMIT round trips it
+        saves.  On SQLite (no round trips) it is one transaction: one snapshot."""
+        if not self._pg:
+            with self._tx() as session:
+                yield session
+            return
+        try:
+            with self._sessions() as session:
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
                 yield session
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
@@ -254,14 +285,16 @@ class InventoryService:
             return key_store.ensure_account(s, name, self._clock())
 
     # --- images -------------------------------------------------------------------------------
-    def list_images(self, account_id: int, query: ImageQuery) -> tuple[list[ImageRow], int]:
-        with self._tx() as s:
-            rows = image_store.list_images(s, account_id, query)
-            if query.offset == 0 and len(rows) < query.limit:
-                total = len(rows)  # the whole filtered set is on this page
-            else:
-                total = image_store.count_images(s, account_id, query)
-        return rows, total
+    def list_images(
+        self, account_id: int, query: ImageQuery, guard: ListingGuard | None = None
+    ) -> tuple[list[ImageRow], int]:
+        if guard is not None:
+            with self._read() as s:
+                if guard.settled(s, account_id):  # the common case: one connection checkout
+                    return image_store.list_page(s, account_id, query)
+            guard.reconcile(account_id)
+        with self._read() as s:
+            return image_store.list_page(s, account_id, query)
 
     def report_host(self, account_id: int, snapshot: HostSnapshot) -> ReportOutcome:
         with self._tx() as s:

@@ -53,9 +53,13 @@ NO_NAME = "<none>:<none>"
 _CHUNK = 500
 
 _IMAGES = cast(Table, Image.__table__)
+_HOSTS = cast(Table, Host.__table__)
 _HOST_IMAGES = cast(Table, HostImage.__table__)
 _CONTAINERS = cast(Table, Container.__table__)
+_NAMES = cast(Table, ImageName.__table__)
 _I = _IMAGES.c
+_N = _NAMES.c
+_H = _HOSTS.c
 _HI = _HOST_IMAGES.c
 _C = _CONTAINERS.c
 
@@ -67,13 +71,10 @@ def _chunks(seq: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
         yield seq[i : i + n]
 
 
-def _insert_ignore(session: Session, table: type, rows: list[dict[str, object]]) -> None:
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    mod = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(table).on_conflict_do_nothing()
-    session.execute(stmt, rows)
+def _dialect_insert(session: Session, table: Table) -> Any:
+    """The dialect's INSERT (for ON CONFLICT ... DO NOTHING)."""
+    mod = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return mod.insert(table)
 
 
 def _counted(tags: Iterable[str] | None) -> frozenset[str]:
@@ -83,47 +84,37 @@ def _counted(tags: Iterable[str] | None) -> frozenset[str]:
 
 def _upsert_host(
     session: Session, account_id: int, snap: HostSnapshot, now: datetime
-) -> tuple[int, bool]:
-    """The host's primary key and whether it was a super node before this report."""
+) -> tuple[int, bool, bool]:
+    """The host's primary key, whether it was a super node before this report, and whether
+    this report created it (two statements: the read, then the update or an insert that
+    returns its key)."""
     h = snap.host
-    found = session.execute(
-        select(Host.id, Host.is_super_node).where(
-            Host.account_id == account_id, Host.host_id == h.host_id
-        )
-    ).first()
-    if found is None:
-        _insert_ignore(
-            session,
-            Host,
-            [
-                {
-                    "account_id": account_id,
-                    "host_id": h.host_id,
-                    "host_name": h.host_name,
-                    "ips": list(h.ips),
-                    "is_super_node": h.is_super_node,
-                    "last_report_at": now,
-                }
-            ],
-        )
+    values = {
+        "host_name": h.host_name,
+        "ips": list(h.ips),
+        "is_super_node": h.is_super_node,
+        "last_report_at": now,
+    }
+    for _ in range(2):
         found = session.execute(
-            select(Host.id, Host.is_super_node).where(
-                Host.account_id == account_id, Host.host_id == h.host_id
+            select(_H.id, _H.is_super_node).where(
+                _H.account_id == account_id, _H.host_id == h.host_id
             )
         ).first()
-        assert found is not None  # (a concurrent first report may have won the insert)
-    host_pk, was_super = int(found[0]), bool(found[1])
-    session.execute(
-        update(Host)
-        .where(Host.id == host_pk)
-        .values(
-            host_name=h.host_name,
-            ips=list(h.ips),
-            is_super_node=h.is_super_node,
-            last_report_at=now,
-        )
-    )
-    return host_pk, was_super
+        if found is not None:
+            host_pk, was_super = int(found[0]), bool(found[1])
+            session.execute(update(_HOSTS).where(_H.id == host_pk).values(values))
+            return host_pk, was_super, False
+        created = session.execute(
+            _dialect_insert(session, _HOSTS)
+            .values(account_id=account_id, host_id=h.host_id, **values)
+            .on_conflict_do_nothing()
+            .returning(_H.id)
+        ).scalar()
+        if created is not None:
+            return int(created), False, True
+        # a concurrent first report of the same host won the insert: read it again
+    raise RuntimeError(f"host {h.host_id} could neither be read nor inserted")
 
 
 def _facts(rep: ImageReport) -> dict[str, object]:
@@ -145,7 +136,8 @@ def _facts(rep: ImageReport) -> dict[str, object]:
 def _ensure_images(
     session: Session, account_id: int, reports: dict[str, ImageReport], now: datetime
 ) -> tuple[dict[str, int], set[int]]:
-    """Image primary keys by ID, and which of them existed before this report."""
+    """Image primary keys by ID, and which of them existed before this report: one read,
+    then one multi-row INSERT ... RETURNING for the new ones."""
     ids = sorted(reports)
 
     def load(part: Sequence[str]) -> list[Any]:
@@ -177,25 +169,37 @@ def _ensure_images(
                     "architecture": rep.architecture or "",
                 }
             )
-        _insert_ignore(session, Image, rows)
-        for part in _chunks(missing):
+        stmt = (
+            _dialect_insert(session, _IMAGES).on_conflict_do_nothing().returning(_I.image_id, _I.id)
+        )
+        for iid, pk in session.execute(stmt, rows):
+            pks[iid] = int(pk)
+        raced = [iid for iid in missing if iid not in pks]  # inserted concurrently
+        for part in _chunks(raced):
             for iid, pk in load(part):
                 pks[iid] = int(pk)
     return pks, existed
 
 
-def _lock_and_read(session: Session, affected: Sequence[int], existed: set[int]) -> dict[int, Any]:
+def _lock_and_read(
+    session: Session, affected: Sequence[int], existed: set[int]
+) -> tuple[dict[int, Any], dict[int, int]]:
     """Lock the affected image rows in a fixed order (PostgreSQL; SQLite serialises writers)
-    and return, read under that lock, the rows of the reported images that existed before."""
+    and read under that lock: the rows of the reported images that existed before, and the
+    HostCnt of every affected image.  ``FOR NO KEY UPDATE``: this transaction changes no
+    key, so other transactions' foreign-key checks against these rows (KEY SHARE) go on."""
     pg = session.get_bind().dialect.name == "postgresql"
     cols = (_I.id, _I.image_name, _I.host_cnt, *(_I[f] for f in _FACTS))
     rows: dict[int, Any] = {}
-    for part in _chunks(affected if pg else sorted(existed)):
+    held: dict[int, int] = {}
+    for part in _chunks(affected):
         stmt = select(*cols).where(_I.id.in_(part)).order_by(_I.id)
-        for row in session.execute(stmt.with_for_update() if pg else stmt):
-            if int(row.id) in existed:
-                rows[int(row.id)] = row
-    return rows
+        for row in session.execute(stmt.with_for_update(key_share=True) if pg else stmt):
+            pk = int(row.id)
+            held[pk] = int(row.host_cnt)
+            if pk in existed:
+                rows[pk] = row
+    return rows, held
 
 
 def _update_facts(
@@ -232,7 +236,7 @@ def _update_facts(
 def apply_snapshot(
     session: Session, account_id: int, snap: HostSnapshot, now: datetime
 ) -> ReportOutcome:
-    host_pk, was_super = _upsert_host(session, account_id, snap, now)
+    host_pk, was_super, created = _upsert_host(session, account_id, snap, now)
     is_super = snap.host.is_super_node
 
     reports: dict[str, ImageReport] = {i.image_id: i for i in snap.images}
@@ -240,20 +244,29 @@ def apply_snapshot(
         reports.setdefault(c.image_id, ImageReport(image_id=c.image_id))
     pks, existed = _ensure_images(session, account_id, reports, now)
 
-    old_links: dict[int, list[str]] = {
-        int(pk): list(tags or [])
-        for pk, tags in session.execute(
-            select(_HI.image_pk, _HI.repo_tags).where(_HI.host_pk == host_pk)
-        )
-    }
-    old_containers = {
-        row.container_id: row
-        for row in session.execute(
-            select(_C.id, _C.container_id, _C.image_pk, _C.name, _C.state).where(
-                _C.host_pk == host_pk
+    # a host this report created has no links or containers yet: nothing to read
+    old_links: dict[int, list[str]] = (
+        {}
+        if created
+        else {
+            int(pk): list(tags or [])
+            for pk, tags in session.execute(
+                select(_HI.image_pk, _HI.repo_tags).where(_HI.host_pk == host_pk)
             )
-        )
-    }
+        }
+    )
+    old_containers: dict[str, Any] = (
+        {}
+        if created
+        else {
+            row.container_id: row
+            for row in session.execute(
+                select(_C.id, _C.container_id, _C.image_pk, _C.name, _C.state).where(
+                    _C.host_pk == host_pk
+                )
+            )
+        }
+    )
     new_links: dict[int, list[str]] = {
         pks[iid]: sorted(set(rep.repo_tags)) for iid, rep in reports.items()
     }
@@ -261,23 +274,21 @@ def apply_snapshot(
         set(old_links) | {int(r.image_pk) for r in old_containers.values()} | set(new_links)
     )
 
-    existing = _lock_and_read(session, affected, existed)
+    existing, held_by = _lock_and_read(session, affected, existed)
     # IsLatestImage follows names, CreateTime and "held by a host" (store.latest)
     latest_touched = _update_facts(session, reports, pks, existing)
 
     # links: delete what the host no longer has, insert what is new, retag what changed
     removed = [pk for pk in old_links if pk not in new_links]
     for part in _chunks(removed):
-        session.execute(
-            delete(HostImage).where(HostImage.host_pk == host_pk, HostImage.image_pk.in_(part))
-        )
+        session.execute(delete(_HOST_IMAGES).where(_HI.host_pk == host_pk, _HI.image_pk.in_(part)))
     added = [
         {"host_pk": host_pk, "image_pk": pk, "repo_tags": tags}
         for pk, tags in new_links.items()
         if pk not in old_links
     ]
     if added:
-        session.execute(insert(HostImage), added)
+        session.execute(insert(_HOST_IMAGES), added)
     retagged = [
         {"b_host": host_pk, "b_image": pk, "repo_tags": tags}
         for pk, tags in new_links.items()
@@ -305,10 +316,10 @@ def apply_snapshot(
             }
     gone = [r.id for cid, r in old_containers.items() if cid not in crow]
     for part in _chunks(gone):
-        session.execute(delete(Container).where(Container.id.in_(part)))
+        session.execute(delete(_CONTAINERS).where(_C.id.in_(part)))
     fresh = [r for cid, r in crow.items() if cid not in old_containers]
     if fresh:
-        session.execute(insert(Container), fresh)
+        session.execute(insert(_CONTAINERS), fresh)
     changed = [
         {"b_id": old.id, "image_pk": r["image_pk"], "name": r["name"], "state": r["state"]}
         for cid, r in crow.items()
@@ -335,7 +346,11 @@ def apply_snapshot(
         held_before = pk in old_links or old_running[pk] > 0
         held_now = pk in new_links or new_running[pk] > 0
         if held_before != held_now:
-            latest_touched.add(pk)
+            # IsLatestImage ranks on "held by some host" (HostCnt > 0), not on how many:
+            # only a HostCnt that leaves or reaches 0 can move it (exact under the lock)
+            stored = held_by.get(pk, 0)
+            if (stored > 0) != (stored + int(held_now) - int(held_before) > 0):
+                latest_touched.add(pk)
         before, now_tags = old_links.get(pk), new_links.get(pk)
         same_names = (before is None) == (now_tags is None) and _counted(before) == _counted(
             now_tags
@@ -403,9 +418,7 @@ def apply_snapshot(
 def _names(session: Session, image_pks: Sequence[int]) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
     for part in _chunks(list(image_pks)):
-        for pk, name in session.execute(
-            select(ImageName.image_pk, ImageName.name).where(ImageName.image_pk.in_(part))
-        ):
+        for pk, name in session.execute(select(_N.image_pk, _N.name).where(_N.image_pk.in_(part))):
             out.setdefault(int(pk), set()).add(name)
     return out
 
@@ -452,11 +465,11 @@ def _recompute(session: Session, image_pks: Sequence[int]) -> dict[int, tuple[in
     out: dict[int, tuple[int, set[str]]] = {}
     for part in _chunks(sorted(set(image_pks))):
         holders = union(
-            select(HostImage.image_pk.label("image_pk"), HostImage.host_pk.label("host_pk")).where(
-                HostImage.image_pk.in_(part)
+            select(_HI.image_pk.label("image_pk"), _HI.host_pk.label("host_pk")).where(
+                _HI.image_pk.in_(part)
             ),
-            select(Container.image_pk.label("image_pk"), Container.host_pk.label("host_pk")).where(
-                Container.image_pk.in_(part), Container.state == RUNNING
+            select(_C.image_pk.label("image_pk"), _C.host_pk.label("host_pk")).where(
+                _C.image_pk.in_(part), _C.state == RUNNING
             ),
         ).subquery()
         host_counts: dict[int, tuple[int, int]] = {}
@@ -464,18 +477,18 @@ def _recompute(session: Session, image_pks: Sequence[int]) -> dict[int, tuple[in
             select(
                 holders.c.image_pk,
                 func.count(holders.c.host_pk),
-                func.count(Host.id).filter(Host.is_super_node.is_(True)),
+                func.count(_H.id).filter(_H.is_super_node.is_(True)),
             )
-            .join(Host, Host.id == holders.c.host_pk)
+            .join(_HOSTS, _H.id == holders.c.host_pk)
             .group_by(holders.c.image_pk)
         ):
             host_counts[int(image_pk)] = (int(hosts), int(supers))
         running: dict[int, int] = {
             int(pk): int(n)
             for pk, n in session.execute(
-                select(Container.image_pk, func.count())
-                .where(Container.image_pk.in_(part), Container.state == RUNNING)
-                .group_by(Container.image_pk)
+                select(_C.image_pk, func.count())
+                .where(_C.image_pk.in_(part), _C.state == RUNNING)
+                .group_by(_C.image_pk)
             )
         }
         tags = _tag_votes(session, part)
@@ -529,9 +542,9 @@ def _recompute(session: Session, image_pks: Sequence[int]) -> dict[int, tuple[in
             if values:
                 groups.setdefault(tuple(sorted(values)), []).append({"b_pk": pk, **values})
         if renamed:
-            session.execute(delete(ImageName).where(ImageName.image_pk.in_(renamed)))
+            session.execute(delete(_NAMES).where(_N.image_pk.in_(renamed)))
         if new_names:
-            session.execute(insert(ImageName), new_names)
+            session.execute(insert(_NAMES), new_names)
         for keys, params in groups.items():
             session.execute(
                 update(_IMAGES)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -32,6 +32,7 @@ __all__ = [
     "reconcile",
     "revoke",
     "set_total",
+    "settled",
 ]
 
 
@@ -61,12 +62,30 @@ def _nth_id(session: Session, conds: Sequence[ColumnElement[bool]], n: int) -> i
     return session.scalar(select(Image.id).where(*conds).order_by(Image.id).offset(n - 1).limit(1))
 
 
+_QUOTAS = cast(Table, LicenceQuotaRow.__table__).c
+_IMAGES = cast(Table, Image.__table__).c
+#: one read, built once (Core columns: no ORM compile step per call): the account has its
+#: quota row and no image newer than its mark
+_SETTLED = select(_QUOTAS.account_id).where(
+    _QUOTAS.account_id == bindparam("acct"),
+    ~exists().where(_IMAGES.account_id == bindparam("acct"), _IMAGES.id > _QUOTAS.decided_upto),
+)
+
+
+def settled(session: Session, account_id: int) -> bool:
+    """Whether ``reconcile`` has nothing to do for the account: one read-only statement (no
+    write, so no SQLite write lock), run before every listing that shows IsAuthorized."""
+    return session.connection().execute(_SETTLED, {"acct": account_id}).first() is not None
+
+
 def reconcile(session: Session, account_id: int, default_total: int, now: datetime) -> None:
     """Decide the licences of images that arrived since the last call (cheap when none did).
 
     Two processes reconciling at once: the ``UPDATE ... WHERE decided_upto = :seen`` claim
     lets exactly one of them decide a range; the other sees no row updated and leaves it.
     """
+    if settled(session, account_id):
+        return
     _ensure_row(session, account_id, default_total, now)
     row = session.execute(
         select(LicenceQuotaRow.total, LicenceQuotaRow.decided_upto).where(
@@ -96,6 +115,12 @@ def reconcile(session: Session, account_id: int, default_total: int, now: dateti
         or 0
     )
     fresh = [mine, Image.id > mark, Image.id <= top]
+    if session.get_bind().dialect.name == "postgresql":
+        # lock the range in id order first, as a host report locks its images
+        # (store/hosts.py): a range UPDATE locks rows in scan order, and the two deadlocked
+        session.execute(
+            select(Image.id).where(*fresh).order_by(Image.id).with_for_update(key_share=True)
+        ).all()
     free = total - used
     if free <= 0:
         session.execute(update(Image).where(*fresh).values(is_authorized=0))

@@ -89,13 +89,31 @@ class Host(Base):
     last_report_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+#: as migration 0012 writes them ({true}: the dialect's boolean literal)
+_SUGGEST = (
+    "CASE WHEN (scan_status = 'SCANNED' AND container_cnt > 0 AND virus_cnt > 0) THEN 1 "
+    "WHEN (scan_status = 'SCANNED' AND container_cnt > 0 AND critical_cnt > 0) THEN 1 "
+    "WHEN (scan_status = 'SCANNED' AND container_cnt > 0 AND high_cnt > 0 "
+    "AND recommended_fix IS {true}) THEN 1 ELSE 0 END"
+)
+_RISK_PREDICATES = (
+    ("virus", "virus_cnt > 0"),
+    ("risk", "risk_cnt > 0"),
+    ("trusted", "is_trusted IS {true}"),
+    ("critical", "critical_cnt > 0"),
+    ("high", "high_cnt > 0"),
+    ("medium", "medium_cnt > 0"),
+    ("low", "low_cnt > 0"),
+    ("vul", "vul_cnt > 0"),
+)
+
+
 class Image(Base):
     __tablename__ = "images"
     __table_args__ = (
         UniqueConstraint("account_id", "image_id", name="uq_images_account_image"),
         Index("ix_images_account_create", "account_id", "create_time", "image_id"),
         Index("ix_images_account_name", "account_id", "image_name", "image_id"),
-        Index("ix_images_account_status", "account_id", "scan_status"),
         # one index per sortable column (0003): every By, both orders, walks an index
         *(
             Index(f"ix_images_account_{c}", "account_id", c, "image_id")
@@ -113,10 +131,55 @@ class Image(Base):
                 "high_cnt",
                 "medium_cnt",
                 "low_cnt",
-                "is_suggest",
                 "is_authorized",
             )
         ),
+        # 0012: IsSuggest is sorted by the expression computed when read (store.images)
+        Index(
+            "ix_images_account_suggest",
+            "account_id",
+            text(f"({_SUGGEST.format(true='1')})"),
+            "image_id",
+        ).ddl_if(dialect="sqlite"),
+        Index(
+            "ix_images_account_suggest",
+            "account_id",
+            text(f"({_SUGGEST.format(true='true')})"),
+            "image_id",
+            # index-only there needs the columns the expression reads
+            postgresql_include=[
+                "scan_status",
+                "container_cnt",
+                "virus_cnt",
+                "critical_cnt",
+                "high_cnt",
+                "recommended_fix",
+            ],
+        ).ddl_if(dialect="postgresql"),
+        # 0012: one partial index per SecurityRisk value, for its pages on the default sort
+        *(
+            Index(
+                f"ix_images_account_create_{suffix}",
+                "account_id",
+                "create_time",
+                "image_id",
+                sqlite_where=text(cond.format(true="1")),
+            ).ddl_if(dialect="sqlite")
+            for suffix, cond in _RISK_PREDICATES
+        ),
+        *(
+            Index(
+                f"ix_images_account_create_{suffix}",
+                "account_id",
+                text("create_time DESC NULLS LAST"),
+                text("image_id DESC"),
+                postgresql_where=text(cond.format(true="true")),
+            ).ddl_if(dialect="postgresql")
+            for suffix, cond in _RISK_PREDICATES
+        ),
+        # 0012 (SQLite): an ImageName substring's matches (FTS5 table images_fts, created by
+        # the migration only) are checked against the account without reading a row
+        Index("ix_images_account_pk", "account_id", "id").ddl_if(dialect="sqlite"),
         # a ScanStatus filter on the default sort (CreateTime desc) pages on the index at any
         # Offset; PostgreSQL needs the DESC NULLS LAST spelling to walk it (see below)
         Index(

@@ -25,7 +25,7 @@ def all_actions(
     """``vuln_matcher``: the server's vulnerability matching for agent-side scan results
     (``jobs.component_match``); without it ReportImageScanResults is not exposed."""
     core = (
-        *images.actions(service),
+        *images.actions(service, features.licences if features is not None else None),
         *image_details.actions(service),
         *image_findings.actions(service),
         *host_reports.actions(service),

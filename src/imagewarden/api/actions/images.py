@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 from typing import Annotated, Any
 
 import msgspec
@@ -10,7 +11,7 @@ import msgspec
 from imagewarden.api.registry import Action, RequestContext, wire_names
 from imagewarden.inventory.filters import build_image_query
 from imagewarden.inventory.models import ImageRow
-from imagewarden.inventory.service import InventoryService
+from imagewarden.inventory.service import InventoryService, ListingGuard
 
 __all__ = [
     "AssetFilters",
@@ -78,17 +79,33 @@ class DescribeAssetImageListResponse(msgspec.Struct, rename=wire_names(items="Li
 
 def rfc3339(value: datetime | None) -> str:
     """Naive-UTC datetime → ``2021-01-29T04:03:18Z``; no value → ``""``."""
-    return "" if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value is None:
+        return ""
+    if value.tzinfo is None and value.year >= 1000:  # isoformat is ~4x faster than strftime
+        return value.isoformat(timespec="seconds") + "Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: an ImageRow's values in ImagesInfo's field order (one C call per row), and where the two
+#: datetimes sit in it
+_ROW_VALUES = attrgetter(*ImagesInfo.__struct_fields__)
+_CREATE_AT = ImagesInfo.__struct_fields__.index("create_time")
+_SCAN_AT = ImagesInfo.__struct_fields__.index("scan_time")
 
 
 def _info(r: ImageRow) -> ImagesInfo:
-    fields: dict[str, Any] = {f: getattr(r, f) for f in r.__dataclass_fields__}
-    fields["create_time"] = rfc3339(r.create_time)
-    fields["scan_time"] = rfc3339(r.scan_time)
-    return ImagesInfo(**fields)
+    values: list[Any] = list(_ROW_VALUES(r))
+    values[_CREATE_AT] = rfc3339(values[_CREATE_AT])
+    values[_SCAN_AT] = rfc3339(values[_SCAN_AT])
+    return ImagesInfo(*values)
 
 
-def actions(service: InventoryService) -> tuple[Action[Any, Any], ...]:
+def actions(
+    service: InventoryService, guard: ListingGuard | None = None
+) -> tuple[Action[Any, Any], ...]:
+    """``guard``: the image licences, decided before a page shows IsAuthorized (checked in
+    the listing's own transaction)."""
+
     def describe_asset_image_list(
         req: DescribeAssetImageListRequest, ctx: RequestContext
     ) -> DescribeAssetImageListResponse:
@@ -99,7 +116,7 @@ def actions(service: InventoryService) -> tuple[Action[Any, Any], ...]:
             limit=req.limit,
             offset=req.offset,
         )
-        rows, total = service.list_images(ctx.account_id, query)
+        rows, total = service.list_images(ctx.account_id, query, guard)
         return DescribeAssetImageListResponse(items=[_info(r) for r in rows], total_count=total)
 
     return (

@@ -176,8 +176,9 @@ def actions(licences: LicenceService) -> tuple[Action[Any, Any], ...]:
     )
 
 
-#: the actions whose responses carry IsAuthorized
-GATED = frozenset({"DescribeAssetImageList", "DescribeAssetImageDetail"})
+#: the actions whose responses carry IsAuthorized (DescribeAssetImageList also does: it gets
+#: the licences as its ``ListingGuard``, checked inside its own transaction)
+GATED = frozenset({"DescribeAssetImageDetail"})
 
 
 def licence_gate(
