@@ -110,15 +110,14 @@ def test_several_values_are_ored(service: InventoryService, acct: int, values: l
     assert listed(service, acct, q(values)) == (want, len(want))
 
 
-def _sqlite_only(db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("images_fts is the SQLite trigram index (PostgreSQL uses pg_trgm)")
+#: images_fts is the SQLite trigram index (PostgreSQL uses pg_trgm): these run on SQLite only
+_sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
+@_sqlite_only
 def test_three_characters_or_more_go_through_the_trigram_table(
     db_url: str, service: InventoryService, acct: int
 ) -> None:
-    _sqlite_only(db_url)
     engine = make_engine(db_url)
     try:
         with engine.begin() as conn:
@@ -149,10 +148,10 @@ def _fts_in_sync(db_url: str) -> None:
         engine.dispose()
 
 
+@_sqlite_only
 def test_the_trigram_table_follows_renames_and_prunes(
     db_url: str, service: InventoryService
 ) -> None:
-    _sqlite_only(db_url)
     acct = service.account_id("acme")
     service.report_host(acct, host("h1", [image("a", "old-name:1"), image("b", "keep:1")]))
     _fts_in_sync(db_url)
