@@ -298,46 +298,36 @@ def sparse_entry(root: Path, apparent: int = 100 * 10**9) -> tuple[Path, str]:
     return _simple(root, "sparse:1", [BASE, make_layer(buf.getvalue(), "gzip")])
 
 
-def huge_blob(root: Path, size: int = 100 * 10**9) -> tuple[Path, str]:
-    """A manifest whose second layer is a 100 GB blob: a sparse file (no disk used) of that
-    size under the digest the manifest names."""
+def _sparse_blob_layout(root: Path, tag: str, size: int, declared: int) -> tuple[Path, str]:
+    """A base layer, then a layer whose blob is a ``size``-byte sparse file (no disk used)
+    under the digest the manifest names, with ``declared`` as its descriptor's size."""
     base = make_layer(BASE, "gzip")
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
     (blobs / base.digest.split(":", 1)[1]).write_bytes(base.blob)
-    claimed = _digest(b"a 100 GB layer")
+    claimed = _digest(f"the {tag} layer".encode())
     with (blobs / claimed.split(":", 1)[1]).open("wb") as fh:
         fh.truncate(size)
     return write_layout_from_blobs(
         root,
-        "huge-blob:1",
+        tag,
         [
             (base.media_type, base.digest, "", len(base.blob)),
-            (LAYER_MEDIA["none"], claimed, "", size),
+            (LAYER_MEDIA["none"], claimed, "", declared),
         ],
         diff_ids=[base.diff_id, _digest(b"its diff_id")],
     )
+
+
+def huge_blob(root: Path, size: int = 100 * 10**9) -> tuple[Path, str]:
+    """A manifest whose second layer is a 100 GB blob, and says so."""
+    return _sparse_blob_layout(root, "huge-blob:1", size, size)
 
 
 def understated_blob(root: Path, size: int = 100 * 10**9) -> tuple[Path, str]:
     """A manifest that declares a 10 KiB layer whose blob is a 100 GB (sparse) file: the
     declared size must stop the read, not the layer-size limit."""
-    base = make_layer(BASE, "gzip")
-    blobs = root / "blobs" / "sha256"
-    blobs.mkdir(parents=True, exist_ok=True)
-    (blobs / base.digest.split(":", 1)[1]).write_bytes(base.blob)
-    claimed = _digest(b"a small layer")
-    with (blobs / claimed.split(":", 1)[1]).open("wb") as fh:
-        fh.truncate(size)
-    return write_layout_from_blobs(
-        root,
-        "understated-blob:1",
-        [
-            (base.media_type, base.digest, "", len(base.blob)),
-            (LAYER_MEDIA["none"], claimed, "", 10 * 1024),
-        ],
-        diff_ids=[base.diff_id, _digest(b"its diff_id")],
-    )
+    return _sparse_blob_layout(root, "understated-blob:1", size, 10 * 1024)
 
 
 def config_mismatch(root: Path) -> tuple[Path, str]:

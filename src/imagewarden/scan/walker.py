@@ -160,7 +160,19 @@ else:  # pragma: no cover - the layout of PurePath's internals changed in 3.12
 # streams
 
 
-class _HashingReader(io.RawIOBase):
+class _Reader(io.RawIOBase):
+    """A readable raw stream defined by its ``read`` (the reader chain's links)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _HashingReader(_Reader):
     """Reads through ``inner`` counting and (unless ``algorithm`` is None) hashing every byte.
 
     ``declared`` (>= 0) is the blob size the manifest gives: reading past it is an error at
@@ -172,9 +184,6 @@ class _HashingReader(io.RawIOBase):
         self.hash = hashlib.new(algorithm) if algorithm else None
         self.count = 0
         self.declared = declared
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         want = _CHUNK if size is None or size < 0 else size
@@ -189,11 +198,6 @@ class _HashingReader(io.RawIOBase):
         if self.declared >= 0 and self.count > self.declared:
             raise LayerReadError(f"blob is larger than the {self.declared} bytes declared for it")
         return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def finish(self) -> None:
         """Read to the end (bytes after the end of the compressed stream count too)."""
@@ -212,15 +216,20 @@ def _identity(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-class _LocalReader(io.RawIOBase):
+def _check_same(fh: IO[bytes], ident: tuple[int, ...], path: str) -> None:
+    """``fh`` is still the file ``ident`` describes, unwritten."""
+    if _identity(os.fstat(fh.fileno())) != ident:
+        raise LayerReadError(f"{path} changed while the layer was read")
+
+
+class _LocalReader(_Reader):
     """The bytes of a ``LocalBlob`` through a file handle of our own (unbuffered reads of
     the size asked for; no tarfile member wrapper in between)."""
 
     def __init__(self, blob: LocalBlob, ident: tuple[int, ...]) -> None:
         self._fh = open(blob.path, "rb", buffering=0)
         try:
-            if _identity(os.fstat(self._fh.fileno())) != ident:
-                raise LayerReadError(f"{blob.path} changed while the layer was read")
+            _check_same(self._fh, ident, blob.path)
             self._fh.seek(blob.offset)
         except BaseException:
             self._fh.close()
@@ -228,9 +237,6 @@ class _LocalReader(io.RawIOBase):
         self._left = blob.length
         self._path = blob.path
         self._ident = ident
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         n = self._left if size is None or size < 0 else min(size, self._left)
@@ -240,14 +246,8 @@ class _LocalReader(io.RawIOBase):
         self._left -= len(data)
         return data
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def check_unchanged(self) -> None:
-        if _identity(os.fstat(self._fh.fileno())) != self._ident:
-            raise LayerReadError(f"{self._path} changed while the layer was read")
+        _check_same(self._fh, self._ident, self._path)
 
     def close(self) -> None:
         self._fh.close()
@@ -277,8 +277,7 @@ class _BlobHasher:
         blob = self._blob
         try:
             with open(blob.path, "rb", buffering=0) as fh:
-                if _identity(os.fstat(fh.fileno())) != self._ident:
-                    raise LayerReadError(f"{blob.path} changed while the layer was read")
+                _check_same(fh, self._ident, blob.path)
                 fh.seek(blob.offset)
                 view = memoryview(bytearray(_HASH_CHUNK))
                 left = blob.length
@@ -308,7 +307,7 @@ class _BlobHasher:
 _INFLATE_ERROR = cast(type[Exception], isal_zlib.IsalError)
 
 
-class _GzipReader(io.RawIOBase):
+class _GzipReader(_Reader):
     """Multi-member gzip decompression with bounded output per read; truncation is an error.
 
     Inflated by ISA-L (``isal``, the zlib interface), about twice zlib's speed on layers."""
@@ -319,9 +318,6 @@ class _GzipReader(io.RawIOBase):
         self._pending = b""
         self._between = True  # before the first member or after the end of one
         self._done = False
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         want = _CHUNK if size is None or size < 0 else max(1, size)
@@ -353,13 +349,8 @@ class _GzipReader(io.RawIOBase):
                 return out
         return b""
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
-
-class _ZstdReader(io.RawIOBase):
+class _ZstdReader(_Reader):
     """zstd decompression (truncation shows up as a broken tar stream or a diff_id mismatch)."""
 
     def __init__(self, inner: io.RawIOBase) -> None:
@@ -368,28 +359,17 @@ class _ZstdReader(io.RawIOBase):
             read_across_frames=True,
         )
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, size: int = -1) -> bytes:
         try:
             return self._r.read(_CHUNK if size is None or size < 0 else max(1, size))
         except zstandard.ZstdError as exc:
             raise LayerReadError(f"corrupt zstd stream: {exc}") from exc
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
-
-class _PeekReader(io.RawIOBase):
+class _PeekReader(_Reader):
     def __init__(self, head: bytes, inner: _HashingReader) -> None:
         self._head = head
         self._inner = inner
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         if self._head:
@@ -398,13 +378,8 @@ class _PeekReader(io.RawIOBase):
             return out
         return self._inner.read(size)
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
-
-class _LimitedTarStream(io.RawIOBase):
+class _LimitedTarStream(_Reader):
     """The uncompressed tar stream: hashed (diff_id), counted, ratio- and size-limited."""
 
     def __init__(
@@ -416,13 +391,10 @@ class _LimitedTarStream(io.RawIOBase):
     ):
         self._inner = inner
         self._raw = raw
-        #: None when the diff_id needs no hash of its own (see ``_Digests``)
+        #: None when the diff_id needs no hash of its own (see ``_Opened``)
         self.hash = hashlib.new(algorithm) if algorithm else None
         self.count = 0
         self._limits = limits
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         data = self._inner.read(_CHUNK if size is None or size < 0 else size)
@@ -443,11 +415,6 @@ class _LimitedTarStream(io.RawIOBase):
                     f"({self.count} bytes from {self._raw.count}): decompression bomb?"
                 )
         return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def drain(self) -> None:
         while self.read(_CHUNK):
