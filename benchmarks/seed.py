@@ -218,7 +218,7 @@ def generate(
             "super_node_cnt": supers,
             "container_cnt": 0,
             "is_trusted": rng.random() < 0.02,
-            "is_authorized": 1,
+            "is_authorized": 0,  # undecided, as the store inserts it
             "scan_status": "NOT_SCAN",
             "scan_time": None,
             "agent_error": "",

@@ -235,7 +235,7 @@ class Image(Base):
     container_cnt: Mapped[int] = mapped_column(Integer, default=0)
 
     is_trusted: Mapped[bool] = mapped_column(Boolean, default=False)
-    is_authorized: Mapped[int] = mapped_column(Integer, default=1)
+    is_authorized: Mapped[int] = mapped_column(Integer, default=0)  # undecided: store/licences.py
 
     scan_status: Mapped[str] = mapped_column(String(16), default="NOT_SCAN")
     scan_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
