@@ -105,3 +105,36 @@ def test_quota_larger_than_backlog_grants_all(
     _reconcile(service, account, 1000)
     assert _flags(service, account) == [1] * 300
     assert sum(written) == 300
+
+
+def test_a_backlog_is_decided_in_steps_of_their_own_transactions(
+    service: InventoryService, written: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``LicenceService.reconcile`` decides ``RECONCILE_STEP`` images per transaction (each
+    commits: the write lock is never held for the whole backlog), with the same outcome as
+    one decision: the quota spans the steps."""
+    from imagewarden.inventory import licences as licence_service
+
+    monkeypatch.setattr(licence_service, "RECONCILE_STEP", 300)
+    monkeypatch.setattr(licence_service, "DEFAULT_LICENCES", 450)
+    account = service.account_id("acct")
+    _report(service, account, 1000)
+    written.clear()
+    svc = licence_service.LicenceService(service._sessions, lambda: NOW)  # type: ignore[attr-defined]
+    engine: Engine = service._sessions.kw["bind"]  # type: ignore[attr-defined]
+    commits: list[int] = []
+
+    def on_commit(conn: Any) -> None:
+        commits.append(1)
+
+    event.listen(engine, "commit", on_commit)
+    try:
+        svc.reconcile(account)
+    finally:
+        event.remove(engine, "commit", on_commit)
+    assert _flags(service, account) == [1] * 450 + [0] * 550
+    assert sum(written) == 450
+    assert len(commits) >= 4  # 300 + 300 + 300 + 100 images
+    with service._sessions.begin() as s:  # type: ignore[attr-defined]
+        assert licences.settled(s, account)
+        assert licences.reconcile(s, account, 450, NOW, 10)  # nothing left: settled

@@ -39,6 +39,8 @@ __all__ = [
 
 #: the quota of an account the operator never configured
 DEFAULT_LICENCES = 1000
+#: images decided per transaction by ``LicenceService.reconcile``
+RECONCILE_STEP = 10_000
 
 
 class NotEnoughLicencesError(InventoryError):
@@ -75,8 +77,14 @@ class LicenceService:
         self._clock = clock
 
     def reconcile(self, account_id: int) -> None:
-        with self._sessions.begin() as s:
-            reconcile(s, account_id, self._clock())
+        """Decide every new image's licence, ``RECONCILE_STEP`` images per transaction: a
+        backlog of a million (a bulk load) never holds the write lock for long."""
+        done = False
+        while not done:
+            with self._sessions.begin() as s:
+                done = licence_store.reconcile(
+                    s, account_id, DEFAULT_LICENCES, self._clock(), RECONCILE_STEP
+                )
 
     def settled(self, session: Session, account_id: int) -> bool:
         """Whether ``reconcile`` would change nothing (read-only; in the caller's transaction,
@@ -84,6 +92,7 @@ class LicenceService:
         return licence_store.settled(session, account_id)
 
     def info(self, account_id: int) -> LicenceInfo:
+        self.reconcile(account_id)  # a backlog in steps; what arrives meanwhile, below
         with self._sessions.begin() as s:
             reconcile(s, account_id, self._clock())
             c = licence_store.counts(s, account_id)
@@ -92,12 +101,14 @@ class LicenceService:
     def set_total(self, account_id: int, total: int) -> int:
         if total < 0:
             raise InvalidFilterError("count", "the licence count must be 0 or more")
+        self.reconcile(account_id)  # a backlog in steps; what arrives meanwhile, below
         with self._sessions.begin() as s:
             reconcile(s, account_id, self._clock())
             return licence_store.set_total(s, account_id, total, self._clock())
 
     def revoke(self, account_id: int, image_ids: Sequence[str]) -> int:
         ids = [normalise_image_id(v, f"IMAGE.{i}") for i, v in enumerate(image_ids)]
+        self.reconcile(account_id)  # a backlog in steps; what arrives meanwhile, below
         with self._sessions.begin() as s:
             reconcile(s, account_id, self._clock())
             return licence_store.revoke(s, account_id, ids)
@@ -115,6 +126,7 @@ class LicenceService:
                 )
             query = build_image_query(list(sel.filters), by=None, order=None, limit=1, offset=0)
         ids = () if sel.select_all else sel.image_ids
+        self.reconcile(account_id)
         with self._sessions.begin() as s:
             if ids:  # an ID this account does not hold is an error, never a silent no-op
                 held = set(

@@ -55,6 +55,10 @@ def _ensure_row(session: Session, account_id: int, default_total: int, now: date
     session.execute(insert(LicenceQuotaRow).values(**values).on_conflict_do_nothing())
 
 
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
 def _nth_id(session: Session, conds: Sequence[ColumnElement[bool]], n: int) -> int | None:
     """The ``images.id`` of the n-th (1-based) image matching ``conds``, oldest first."""
     if n <= 0:
@@ -78,14 +82,27 @@ def settled(session: Session, account_id: int) -> bool:
     return session.connection().execute(_SETTLED, {"acct": account_id}).first() is not None
 
 
-def reconcile(session: Session, account_id: int, default_total: int, now: datetime) -> None:
-    """Decide the licences of images that arrived since the last call (cheap when none did).
+def reconcile(
+    session: Session,
+    account_id: int,
+    default_total: int,
+    now: datetime,
+    max_images: int | None = None,
+) -> bool:
+    """Decide the licences of images that arrived since the last call (cheap when none did);
+    with ``max_images``, of at most that many, oldest first.  Returns whether every image is
+    decided now.
+
+    A backlog is best decided in steps of ``max_images``, one transaction each
+    (``inventory.licences.LicenceService.reconcile``): a single one deciding a million
+    images would hold the database's write lock (SQLite) for the whole of it.
 
     Two processes reconciling at once: the ``UPDATE ... WHERE decided_upto = :seen`` claim
-    lets exactly one of them decide a range; the other sees no row updated and leaves it.
+    lets exactly one of them decide a range; the other sees no row updated and leaves it
+    (and answers False: not known to be settled).
     """
     if settled(session, account_id):
-        return
+        return True
     _ensure_row(session, account_id, default_total, now)
     row = session.execute(
         select(LicenceQuotaRow.total, LicenceQuotaRow.decided_upto).where(
@@ -100,29 +117,37 @@ def reconcile(session: Session, account_id: int, default_total: int, now: dateti
         .limit(1)
     )
     if newer is None:
-        return
-    top = int(session.scalar(select(func.max(Image.id)).where(Image.account_id == account_id)) or 0)
+        return True
+    mine = Image.account_id == account_id
+    top = int(session.scalar(select(func.max(Image.id)).where(mine)) or 0)
+    step_top = _nth_id(session, [mine, Image.id > mark], max_images) if max_images else None
+    last = step_top is None or step_top >= top
+    if not last:
+        top = int(step_top)  # type: ignore[arg-type]
     claimed = session.execute(
         update(LicenceQuotaRow)
         .where(LicenceQuotaRow.account_id == account_id, LicenceQuotaRow.decided_upto == mark)
         .values(decided_upto=top, updated_at=now)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return
-    mine = Image.account_id == account_id
+        return False
+    # SQLite's planner walks the primary key up to the mark (a million rows at a million
+    # images) rather than the authorised entries of the IsAuthorized index unless ``id``
+    # is hidden from it (``id + 0``: the usual way to say "not this index" there)
+    upto_mark = (Image.id + 0 if _is_sqlite(session) else Image.id) <= mark
     used = int(
-        session.scalar(select(func.count()).where(mine, Image.id <= mark, Image.is_authorized == 1))
-        or 0
+        session.scalar(select(func.count()).where(mine, upto_mark, Image.is_authorized == 1)) or 0
     )
     fresh = [mine, Image.id > mark, Image.id <= top]
     free = total - used
     cutoff = _nth_id(session, fresh, free)  # None: no free licence, or more than new images
     if free <= 0:
         _decide(session, fresh, 0)
-        return
+        return last
     _decide(session, fresh if cutoff is None else [*fresh, Image.id <= cutoff], 1)
     if cutoff is not None:
         _decide(session, [*fresh, Image.id > cutoff], 0)
+    return last
 
 
 #: rows a reconcile changes per statement: bounds each statement's locks and undo, not the
