@@ -171,6 +171,19 @@ def main(argv: list[str] | None = None) -> int:
         def send(snap: HostSnapshot) -> None:
             service.report_host(acct, snap)
 
+    pg = engine.dialect.name == "postgresql"
+
+    def written() -> int:
+        """Bytes written so far: PostgreSQL's WAL position (every change it makes durable,
+        index entries included); SQLite in-process: this process's write() bytes (WAL
+        frames and checkpoints; in-process that is all of the store's writing)."""
+        if pg:
+            with engine.connect() as conn:
+                lsn = conn.exec_driver_sql("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+                return int(lsn.scalar_one())
+        with open("/proc/self/io") as io:
+            return next(int(line.split()[1]) for line in io if line.startswith("wchar:"))
+
     results = {}
     try:
         for label, snaps in (("first", first), ("replay", first), ("churn", churned)):
@@ -180,12 +193,14 @@ def main(argv: list[str] | None = None) -> int:
 
                 prof = Profiler(interval=0.001)
                 prof.start()
+            w = written()
             t = time.perf_counter()
             c = time.process_time()
             for s in snaps:
                 send(s)
             dt = time.perf_counter() - t
             cpu = time.process_time() - c
+            per_row = (written() - w) / rows
             if prof is not None:
                 prof.stop()
                 a.profile.write_text(prof.output_html())
@@ -198,11 +213,13 @@ def main(argv: list[str] | None = None) -> int:
                 "cpu_s": round(cpu, 2),
                 "rows_per_cpu_s": round(rows / max(cpu, 1e-9)),
                 "load_avg": round(os.getloadavg()[0], 2),
+                "bytes_written_per_row": round(per_row),
             }
             print(
                 f"{label:7s} {a.hosts} hosts x {a.images_per_host} images: {dt:6.2f}s "
                 f"{rows / dt:9,.0f} image-host rows/s ({a.hosts / dt:,.1f} reports/s); "
                 f"CPU {cpu:6.2f}s = {rows / max(cpu, 1e-9):9,.0f} rows per CPU-second; "
+                f"{per_row:,.0f} bytes written per row; "
                 f"load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
