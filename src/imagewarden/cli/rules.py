@@ -183,7 +183,7 @@ def register(db_app: typer.Typer) -> None:
         try:
             store = SqlHashStore(engine)
             c = store.import_entries(
-                ((e.algo.value, e.digest, e.name or path.name) for e in parsed.entries),
+                ((e.algo.value, e.digest, e.name or path.name, e.size) for e in parsed.entries),
                 source=path.name,
             )
             total = store.counts()

@@ -1,9 +1,9 @@
 """The hash blocklist table and its SQL (``imagewarden db import-hashes``, scan wiring).
 
-Table ``hash_blocklist`` (Alembic revision ``0008_hash_blocklist``): one row per
-(algorithm, lower-case hex digest) with the name the list gave it, the file it was imported
-from and when.  Importing is idempotent: a known digest keeps its row, a changed name is
-updated.  Scanners get the whole list as a snapshot (``entries``) held in memory, never a
+Table ``hash_blocklist`` (Alembic revisions ``0008_hash_blocklist``, ``0013`` for the size):
+one row per (algorithm, lower-case hex digest) with the name the list gave it, the listed
+file size when it gave one, the file it was imported from and when.  Importing is
+idempotent: a known digest keeps its row, a changed name or size is updated.  Scanners get the whole list as a snapshot (``entries``) held in memory, never a
 query per file.
 """
 
@@ -13,7 +13,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Engine, String, Table, func, insert, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Engine,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagewarden.store.base import Base
@@ -32,6 +43,8 @@ class HashRow(Base):
     name: Mapped[str] = mapped_column(String(256), default="")
     source: Mapped[str] = mapped_column(String(1024), default="")
     added_at: Mapped[datetime] = mapped_column(DateTime)
+    #: the listed file's size (0013), NULL when the list gave none
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 _t: Table = HashRow.__table__  # type: ignore[assignment]
@@ -52,14 +65,18 @@ class SqlHashStore:
         self._engine = engine
 
     def import_entries(
-        self, entries: Iterable[tuple[str, str, str]], source: str
+        self,
+        entries: Iterable[tuple[str, str, str] | tuple[str, str, str, int | None]],
+        source: str,
     ) -> HashImportCounts:
-        """Add (algo, hex digest, name) entries; one transaction per batch of 500."""
-        unique: dict[tuple[str, str], str] = {}
-        for algo, digest, name in entries:
+        """Add (algo, hex digest, name[, size]) entries; one transaction per batch of 500."""
+        unique: dict[tuple[str, str], tuple[str, int | None]] = {}
+        for entry in entries:
+            algo, digest, name = entry[0], entry[1], entry[2]
+            size = entry[3] if len(entry) > 3 else None
             if algo not in ALGOS:
                 raise ValueError(f"unknown hash algorithm {algo!r}")
-            unique[(algo, digest.lower())] = name[:256]
+            unique[(algo, digest.lower())] = (name[:256], size)
         items = sorted(unique.items())
         now = datetime.now(UTC).replace(tzinfo=None)
         inserted = updated = unchanged = 0
@@ -67,42 +84,51 @@ class SqlHashStore:
             batch = items[start : start + _BATCH]
             with self._engine.begin() as conn:
                 known = {
-                    (r.algo, r.digest): r.name
+                    (r.algo, r.digest): (r.name, r.size)
                     for r in conn.execute(
-                        select(_t.c.algo, _t.c.digest, _t.c.name).where(
+                        select(_t.c.algo, _t.c.digest, _t.c.name, _t.c.size).where(
                             tuple_(_t.c.algo, _t.c.digest).in_([k for k, _ in batch])
                         )
                     )
                 }
                 new = [
-                    {"algo": a, "digest": d, "name": n, "source": source[:1024], "added_at": now}
-                    for (a, d), n in batch
+                    {
+                        "algo": a,
+                        "digest": d,
+                        "name": n,
+                        "size": z,
+                        "source": source[:1024],
+                        "added_at": now,
+                    }
+                    for (a, d), (n, z) in batch
                     if (a, d) not in known
                 ]
                 if new:
                     conn.execute(insert(_t), new)
                 inserted += len(new)
-                for (a, d), n in batch:
+                for (a, d), (n, z) in batch:
                     if (a, d) not in known:
                         continue
-                    if known[(a, d)] == n:
+                    if known[(a, d)] == (n, z):
                         unchanged += 1
                         continue
                     conn.execute(
                         update(_t)
                         .where(_t.c.algo == a, _t.c.digest == d)
-                        .values(name=n, source=source[:1024])
+                        .values(name=n, size=z, source=source[:1024])
                     )
                     updated += 1
         return HashImportCounts(len(items), inserted, updated, unchanged)
 
-    def entries(self) -> list[tuple[str, str, str]]:
-        """Every (algo, digest, name), sorted: the snapshot a scanner holds in memory."""
+    def entries(self) -> list[tuple[str, str, str, int | None]]:
+        """Every (algo, digest, name, size), sorted: the snapshot a scanner holds in memory."""
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(_t.c.algo, _t.c.digest, _t.c.name).order_by(_t.c.algo, _t.c.digest)
+                select(_t.c.algo, _t.c.digest, _t.c.name, _t.c.size).order_by(
+                    _t.c.algo, _t.c.digest
+                )
             )
-            return [(r.algo, r.digest, r.name) for r in rows]
+            return [(r.algo, r.digest, r.name, r.size) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Entries per algorithm."""
