@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from datetime import datetime
 
 import pytest
@@ -379,18 +380,28 @@ def test_disabled_key_is_refused(server: Server) -> None:
 
 
 def test_rate_limit_is_20_per_second_per_action(server: Server) -> None:
-    sid, skey, _ = server.new_account()
-    client = tcss(server.endpoint, sid, skey)
-    codes = []
-    for _ in range(25):
-        try:
-            list_images(client, Limit=1)
-            codes.append("OK")
-        except TencentCloudSDKException as exc:
-            codes.append(exc.code)
-    # 25 calls take well under a second here; the 21st onwards inside one second are refused
-    assert codes.count("OK") >= 20 and set(codes) <= {"OK", "RequestLimitExceeded"}
-    assert "RequestLimitExceeded" in codes
+    # a fresh account's first 20 calls pass whatever the timing; when 25 calls fit in one
+    # second, the 21st onwards are refused.  On a loaded machine 25 calls can take longer
+    # than a second (then nothing need be refused): the burst is tried again, on a new
+    # account, until one was fast enough to tell
+    for _ in range(5):
+        sid, skey, _ = server.new_account()
+        client = tcss(server.endpoint, sid, skey)
+        codes = []
+        started = time.monotonic()
+        for _ in range(25):
+            try:
+                list_images(client, Limit=1)
+                codes.append("OK")
+            except TencentCloudSDKException as exc:
+                codes.append(exc.code)
+        elapsed = time.monotonic() - started
+        assert codes[:20] == ["OK"] * 20 and set(codes) <= {"OK", "RequestLimitExceeded"}
+        if elapsed < 1.0:
+            assert "RequestLimitExceeded" in codes
+            break
+    else:
+        pytest.fail("no burst of 25 calls fitted in one second: the machine is too loaded")
     # another action of the same account has its own budget
     out = common(server.endpoint, sid, skey).call_json(
         "ReportHostAssets", {"Host": {"HostID": "h"}}
