@@ -198,10 +198,9 @@ def _plan(db_url: str, query: ImageQuery, index: str) -> str:
                 return "\n".join(str(r[-1]) for r in rows)
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
             conn.exec_driver_sql("SET LOCAL enable_sort = off")
-            compiled = stmt.compile(dialect=conn.dialect)
-            rows = conn.exec_driver_sql(
-                f"EXPLAIN {compiled}", compiled.construct_params(params)
-            ).all()
+            # expanded: LIMIT / OFFSET may be written into the text (store/images.py)
+            state = stmt.compile(dialect=conn.dialect).construct_expanded_state(params)
+            rows = conn.exec_driver_sql(f"EXPLAIN {state.statement}", state.parameters).all()
             return "\n".join(str(r[0]) for r in rows)
     finally:
         engine.dispose()

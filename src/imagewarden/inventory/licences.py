@@ -26,6 +26,7 @@ from imagewarden.inventory.errors import InvalidFilterError, InventoryError, Not
 from imagewarden.inventory.filters import build_image_query
 from imagewarden.inventory.models import normalise_image_id
 from imagewarden.store import licences as licence_store
+from imagewarden.store.images import Check
 from imagewarden.store.tables import Image
 
 __all__ = [
@@ -90,6 +91,10 @@ class LicenceService:
         """Whether ``reconcile`` would change nothing (read-only; in the caller's transaction,
         so a listing checks and reads in one transaction)."""
         return licence_store.settled(session, account_id)
+
+    def settled_check(self, account_id: int) -> Check:
+        """``settled`` as a condition for a listing's page statement to carry."""
+        return licence_store.SETTLED_EXISTS, {"acct": account_id}
 
     def info(self, account_id: int) -> LicenceInfo:
         self.reconcile(account_id)  # a backlog in steps; what arrives meanwhile, below

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -43,6 +43,7 @@ from imagewarden.store import images as image_store
 from imagewarden.store import keys as key_store
 from imagewarden.store import latest as latest_store
 from imagewarden.store import scanned as scanned_store
+from imagewarden.store.engine import unpinged
 from imagewarden.store.tables import Image, ImageComponent, ImageName, ImageVulnerability
 
 __all__ = [
@@ -59,6 +60,20 @@ __all__ = [
 ]
 
 log = logging.getLogger("imagewarden.inventory")
+
+
+_T = TypeVar("_T")
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """A database that cannot be reached (or a connection lost) is StoreUnavailableError."""
+    try:
+        yield
+    except (OperationalError, DBAPIError) as exc:
+        if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
+            raise StoreUnavailableError(str(exc.orig) if exc.orig else str(exc)) from exc
+        raise
 
 
 def utcnow() -> datetime:
@@ -162,10 +177,13 @@ class Credential:
 
 class ListingGuard(Protocol):
     """Work that must be done before an account's images are shown (image licences):
-    ``settled`` checks, read-only, inside the listing's own transaction; only when it says
-    no does ``reconcile`` run, in a transaction of its own, before the listing."""
+    ``settled`` checks, read-only, inside the listing's own unit of statements; only when
+    it says no does ``reconcile`` run, in a transaction of its own, before the listing.
+    ``settled_check`` is the same check as a SQL condition and its parameter values: the
+    page's statement carries it, so a listing is one statement."""
 
     def settled(self, session: Session, account_id: int) -> bool: ...
+    def settled_check(self, account_id: int) -> image_store.Check: ...
     def reconcile(self, account_id: int) -> None: ...
 
 
@@ -205,32 +223,41 @@ class InventoryService:
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
-        try:
-            with self._sessions.begin() as session:
-                yield session
-        except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
-                raise StoreUnavailableError(str(exc.orig) if exc.orig else str(exc)) from exc
-            raise
+        with _store_errors(), self._sessions.begin() as session:
+            yield session
 
     @contextmanager
-    def _read(self) -> Iterator[Session]:
+    def _read_session(self) -> Iterator[Session]:
         """A read-only unit of statements.  On PostgreSQL they run outside a transaction
         block: under READ COMMITTED every statement takes its own snapshot inside a
         transaction too, so this changes nothing but the BEGIN and COMMIT round trips it
         saves.  On SQLite (no round trips) it is one transaction: one snapshot."""
         if not self._pg:
-            with self._tx() as session:
+            with self._sessions.begin() as session:
                 yield session
             return
-        try:
-            with self._sessions() as session:
-                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-                yield session
-        except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
-                raise StoreUnavailableError(str(exc.orig) if exc.orig else str(exc)) from exc
-            raise
+        with self._sessions() as session:
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield session
+
+    def _read(self, work: Callable[[Session], _T]) -> _T:
+        """Run read-only ``work`` in a ``_read_session`` whose connection is checked out
+        without the liveness ping (a round trip per checkout, ``store.engine.unpinged``).
+        When the pooled connection turns out dead (the database restarted, its backend was
+        terminated), the pool discards it and every connection opened before it, and
+        ``work`` runs once more, on a fresh connection.  Only reads come here: running them
+        twice changes nothing.  A write (``_tx``) is pinged at checkout instead, so it never
+        starts on a dead pooled connection and is never run twice."""
+        with _store_errors():
+            try:
+                with unpinged(), self._read_session() as session:
+                    return work(session)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                log.info("pooled connection lost (%s): reading again", exc.orig or exc)
+            with self._read_session() as session:
+                return work(session)
 
     # --- keys ---------------------------------------------------------------------------------
     def credential(self, secret_id: str) -> Credential | None:
@@ -240,8 +267,7 @@ class InventoryService:
             hit = self._key_cache.get(secret_id)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
-        with self._tx() as s:
-            row = key_store.get_key(s, secret_id)
+        row = self._read(lambda s: key_store.get_key(s, secret_id))
         cred = None
         if row is not None:
             plain = self._cipher.decrypt(row.secret_key_enc)
@@ -288,13 +314,23 @@ class InventoryService:
     def list_images(
         self, account_id: int, query: ImageQuery, guard: ListingGuard | None = None
     ) -> tuple[list[ImageRow], int]:
-        if guard is not None:
-            with self._read() as s:
-                if guard.settled(s, account_id):  # the common case: one connection checkout
-                    return image_store.list_page(s, account_id, query)
-            guard.reconcile(account_id)
-        with self._read() as s:
-            return image_store.list_page(s, account_id, query)
+        if guard is None:
+            return self._read(lambda s: image_store.list_page(s, account_id, query))
+
+        def settled_page(s: Session) -> tuple[list[ImageRow], int] | None:
+            # the common case, one statement: the page carries the guard's check
+            rows, total, settled = image_store.list_page_checked(
+                s, account_id, query, guard.settled_check(account_id)
+            )
+            if settled is None:  # an empty page carries nothing: ask on its own
+                settled = guard.settled(s, account_id)
+            return (rows, total) if settled else None
+
+        page = self._read(settled_page)
+        if page is not None:
+            return page
+        guard.reconcile(account_id)
+        return self._read(lambda s: image_store.list_page(s, account_id, query))
 
     def report_host(self, account_id: int, snapshot: HostSnapshot) -> ReportOutcome:
         with self._tx() as s:

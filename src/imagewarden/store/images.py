@@ -24,7 +24,7 @@ How a page stays cheap on a million images (numbers in ``benchmarks/README.md``)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -35,6 +35,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Integer,
     PrimaryKeyConstraint,
+    Select,
     String,
     Table,
     Text,
@@ -62,7 +63,15 @@ from imagewarden.inventory.models import (
 from imagewarden.store.base import Base
 from imagewarden.store.tables import Image, ImageName
 
-__all__ = ["IMAGE_COUNTS", "count_images", "list_images", "list_page", "set_trust"]
+__all__ = [
+    "IMAGE_COUNTS",
+    "Check",
+    "count_images",
+    "list_images",
+    "list_page",
+    "list_page_checked",
+    "set_trust",
+]
 
 #: per-account image counts per (scan status, trust, "count > 0" flags); maintained by the
 #: triggers of migration 0003 on every insert, delete and relevant update of ``images``
@@ -398,6 +407,15 @@ def _params(query: ImageQuery, dialect: str, account_id: int) -> dict[str, Any]:
 
 _LIMIT = bindparam("limit", type_=Integer)
 _OFFSET = bindparam("offset", type_=Integer)
+#: the same, written into the SQL text at execution (SQLAlchemy's compiled statement stays
+#: one).  PostgreSQL plans a ``LIMIT $n`` as if it returned 10 % of the rows, so a prepared
+#: page statement never earns a generic plan and is planned again on every execution (most
+#: of the backend's CPU for a cheap page); with the numbers in the text, psycopg's prepared
+#: statement gets a generic plan after five executions.  Only for pages without filter
+#: values (no filter, SecurityRisk): a generic plan of a ScanStatus / ImageName / ImageID
+#: value is a guess at its selectivity, and those keep being planned for their values.
+_LIMIT_TEXT = bindparam("limit", type_=Integer, literal_execute=True)
+_OFFSET_TEXT = bindparam("offset", type_=Integer, literal_execute=True)
 #: (dialect, shape) -> statement; bounded: shapes are few (kinds x counts x sorts), but a
 #: client can vary value counts and SecurityRisk sets, so the cache is cleared when full
 _STATEMENTS: dict[tuple[Any, ...], Executable] = {}
@@ -413,19 +431,29 @@ def _cached(key: tuple[Any, ...], build: Callable[[], Executable]) -> Executable
     return stmt
 
 
-def _list_statement(query: ImageQuery, dialect: str, walk: bool = False) -> Executable:
+def _list_statement(
+    query: ImageQuery,
+    dialect: str,
+    walk: bool = False,
+    extra: Sequence[ColumnElement[Any]] = (),
+) -> Executable:
     where = _bound_where(query, dialect, {}, walk)
     order = _order(query)
+    columns = (*_ROW_COLUMNS, *extra)
+    in_text = dialect == "postgresql" and all(
+        c.kind is FilterKind.SECURITY_RISK for c in query.clauses
+    )
+    limit, offset = (_LIMIT_TEXT, _OFFSET_TEXT) if in_text else (_LIMIT, _OFFSET)
     if query.offset < _DEFERRED_FROM:
-        return select(*_ROW_COLUMNS).where(where).order_by(*order).limit(_LIMIT).offset(_OFFSET)
-    page = select(_I.c.image_id).where(where).order_by(*order).limit(_LIMIT).offset(_OFFSET)
+        return select(*columns).where(where).order_by(*order).limit(limit).offset(offset)
+    page = select(_I.c.image_id).where(where).order_by(*order).limit(limit).offset(offset)
     return (
-        select(*_ROW_COLUMNS)
+        select(*columns)
         .where(
             _I.c.account_id == bindparam("account_id"), _I.c.image_id.in_(page.scalar_subquery())
         )
         .order_by(*order)
-        .limit(_LIMIT)
+        .limit(limit)
     )
 
 
@@ -433,28 +461,82 @@ def _shape(query: ImageQuery, dialect: str) -> tuple[Any, ...]:
     return tuple(_clause_shape(c, dialect) for c in query.clauses)
 
 
+#: a condition a caller has the page statement carry as a column (the licences' "settled"
+#: check), and the values of its bound parameters
+Check = tuple[ColumnElement[bool], Mapping[str, Any]]
+_N_ROW = len(_ROW_COLUMNS)
+
+
+def _page(
+    session: Session,
+    account_id: int,
+    query: ImageQuery,
+    *,
+    walk: bool = False,
+    check: Check | None = None,
+) -> tuple[list[ImageRow], int | None, bool | None]:
+    """One page, in one statement, with what it carries: (rows, the ``image_counts``
+    TotalCount of a countable query, the value of ``check``).  Both ride on every row as
+    uncorrelated scalar subqueries (evaluated once per statement: an InitPlan on PostgreSQL),
+    so they come from the page's own snapshot; an empty page carries neither (``None``)."""
+    conn = session.connection()
+    dialect = conn.dialect.name
+    deferred = query.offset >= _DEFERRED_FROM
+    shape = _shape(query, dialect)
+    countable = _countable(query)
+    key = (
+        "list",
+        dialect,
+        shape,
+        query.sort,
+        query.descending,
+        deferred,
+        walk,
+        countable,
+        None if check is None else id(check[0]),  # the statement keeps the object alive
+    )
+
+    def build() -> Executable:
+        extra: list[ColumnElement[Any]] = []
+        if countable:
+            extra.append(_counts_statement(query).scalar_subquery())
+        if check is not None:
+            extra.append(check[0])
+        return _list_statement(query, dialect, walk, extra)
+
+    stmt = _cached(key, build)
+    params = _params(query, dialect, account_id)
+    params["limit"] = query.limit
+    params["offset"] = query.offset
+    if countable:
+        params.update(_count_params(query))
+    if check is not None:
+        params.update(check[1])
+    result = conn.execute(stmt, params).all()
+    if not countable and check is None:
+        return [ImageRow(*cast(tuple[Any, ...], r)) for r in result], None, None
+    rows = [ImageRow(*r[:_N_ROW]) for r in result]
+    if not result:
+        return rows, None, None
+    first = result[0]
+    total = int(first[_N_ROW] or 0) if countable else None
+    checked = bool(first[-1]) if check is not None else None
+    return rows, total, checked
+
+
 def list_images(
     session: Session, account_id: int, query: ImageQuery, *, walk: bool = False
 ) -> list[ImageRow]:
     """One page.  ``walk`` (SQLite trigram substrings; ``list_page`` decides) pages along
     the sort index: the matches then cannot drive the query (read every match, sort)."""
-    conn = session.connection()
-    dialect = conn.dialect.name
-    deferred = query.offset >= _DEFERRED_FROM
-    shape = _shape(query, dialect)
-    key = ("list", dialect, shape, query.sort, query.descending, deferred, walk)
-    stmt = _cached(key, lambda: _list_statement(query, dialect, walk))
-    params = _params(query, dialect, account_id)
-    params["limit"] = query.limit
-    params["offset"] = query.offset
-    return [ImageRow(*cast(tuple[Any, ...], r)) for r in conn.execute(stmt, params)]
+    return _page(session, account_id, query, walk=walk)[0]
 
 
 def _countable(query: ImageQuery) -> bool:
     return all(c.kind in (FilterKind.SCAN_STATUS, FilterKind.SECURITY_RISK) for c in query.clauses)
 
 
-def _counts_statement(query: ImageQuery) -> Executable:
+def _counts_statement(query: ImageQuery) -> Select[Any]:
     cond: list[ColumnElement[bool]] = [_C.account_id == bindparam("account_id")]
     for i, c in enumerate(query.clauses):
         if c.kind is FilterKind.SCAN_STATUS:
@@ -464,16 +546,21 @@ def _counts_statement(query: ImageQuery) -> Executable:
     return select(func.sum(_C.n)).where(and_(*cond))
 
 
+def _count_params(query: ImageQuery) -> dict[str, Any]:
+    return {
+        f"s{i}": list(c.values)
+        for i, c in enumerate(query.clauses)
+        if c.kind is FilterKind.SCAN_STATUS
+    }
+
+
 def count_images(session: Session, account_id: int, query: ImageQuery) -> int:
     conn = session.connection()
     dialect = conn.dialect.name
     shape = _shape(query, dialect)
     if _countable(query):
         stmt = _cached(("sum", shape), lambda: _counts_statement(query))
-        params: dict[str, Any] = {"account_id": account_id}
-        for i, c in enumerate(query.clauses):
-            if c.kind is FilterKind.SCAN_STATUS:
-                params[f"s{i}"] = list(c.values)
+        params: dict[str, Any] = {"account_id": account_id, **_count_params(query)}
         return int(conn.execute(stmt, params).scalar() or 0)
     stmt = _cached(
         ("count", dialect, shape),
@@ -498,11 +585,22 @@ def _has_trigram_clause(query: ImageQuery, dialect: str) -> bool:
 
 
 def list_page(session: Session, account_id: int, query: ImageQuery) -> tuple[list[ImageRow], int]:
-    """A page and its TotalCount, in the caller's transaction.
+    """A page and its TotalCount, in the caller's transaction (see ``list_page_checked``)."""
+    rows, total, _ = list_page_checked(session, account_id, query)
+    return rows, total
 
-    The count is skipped when the page itself shows it: a page shorter than ``Limit`` that
-    is not empty is the end of the filtered set, so TotalCount is ``Offset`` plus its
-    length (the same snapshot answered both; an empty page past the end still counts).
+
+def list_page_checked(
+    session: Session, account_id: int, query: ImageQuery, check: Check | None = None
+) -> tuple[list[ImageRow], int, bool | None]:
+    """A page, its TotalCount, and the value of ``check`` read by the page's statement
+    (``None`` when no row carried it: an empty page), in the caller's transaction.
+
+    The TotalCount of a ScanStatus / SecurityRisk / no filter query (the ``image_counts``
+    sum) rides on the page's statement too, so such a page is one statement.  Other counts
+    are skipped when the page itself shows them: a page shorter than ``Limit`` that is not
+    empty is the end of the filtered set, so TotalCount is ``Offset`` plus its length (the
+    same snapshot answered both; an empty page past the end still counts).
 
     A SQLite trigram substring is counted first (through ``images_fts`` and the
     ``(account_id, id)`` index: no row read), and the count picks the page's plan, which
@@ -513,14 +611,17 @@ def list_page(session: Session, account_id: int, query: ImageQuery) -> tuple[lis
     if _has_trigram_clause(query, session.connection().dialect.name):
         total = count_images(session, account_id, query)
         if query.offset >= total:
-            return [], total
+            return [], total, None
         size = count_images(session, account_id, ImageQuery())
         walk = (query.offset + query.limit) * size < _WALK_FACTOR * total * total
-        return list_images(session, account_id, query, walk=walk), total
-    rows = list_images(session, account_id, query)
+        rows, _, checked = _page(session, account_id, query, walk=walk, check=check)
+        return rows, total, checked
+    rows, carried, checked = _page(session, account_id, query, check=check)
     if 0 < len(rows) < query.limit or (query.offset == 0 and not rows):
-        return rows, query.offset + len(rows)
-    return rows, count_images(session, account_id, query)
+        return rows, query.offset + len(rows), checked
+    if carried is not None:
+        return rows, carried, checked
+    return rows, count_images(session, account_id, query), checked
 
 
 def set_trust(session: Session, account_id: int, image_ids: Sequence[str], trusted: bool) -> int:

@@ -25,6 +25,7 @@ from imagewarden.store.images import _where
 from imagewarden.store.tables import Image
 
 __all__ = [
+    "SETTLED_EXISTS",
     "LicenceCounts",
     "authorise",
     "counts",
@@ -74,6 +75,11 @@ _SETTLED = select(_QUOTAS.account_id).where(
     _QUOTAS.account_id == bindparam("acct"),
     ~exists().where(_IMAGES.account_id == bindparam("acct"), _IMAGES.id > _QUOTAS.decided_upto),
 )
+
+
+#: ``settled`` as a condition (parameter ``acct``) for another statement to carry: one
+#: object, since the listing caches its page statement per condition
+SETTLED_EXISTS = _SETTLED.exists()
 
 
 def settled(session: Session, account_id: int) -> bool:
