@@ -367,3 +367,43 @@ def test_both_plans_of_a_trigram_page_return_the_same_rows(
                 assert image_store.list_page(s, acct, query) == (want, len(every))
     finally:
         engine.dispose()
+
+
+@_sqlite_only
+def test_a_sole_owner_counts_from_the_trigram_table_alone_and_only_then(
+    db_url: str, service: InventoryService, acct: int
+) -> None:
+    """While one account holds every image, a substring's TotalCount is the trigram
+    table's match count (no per-match account probe); once another account holds images
+    with the same names, each account counts only its own."""
+    from sqlalchemy import event
+
+    engine = service._sessions.kw["bind"]  # type: ignore[attr-defined]
+    counted_alone: list[bool] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        flat = " ".join(statement.split()).lower()
+        if flat.startswith("select count(*)") and "images_fts" in flat:
+            counted_alone.append(flat.startswith("select count(*) as count_1 from images_fts"))
+
+    event.listen(engine, "after_cursor_execute", seen)
+    try:
+        for needle in ("nginx", "registry", "zzz"):
+            want = expected([needle])
+            assert listed(service, acct, q([needle], limit=1))[1] == len(want), needle
+        assert counted_alone and all(counted_alone)
+
+        other = service.account_id("other")
+        clones = [image(f"other-{label}", *tags) for label, tags in NAMES.items()]
+        service.report_host(other, host("h9", clones[:5]))
+        counted_alone.clear()
+        for needle in ("nginx", "registry", "zzz"):
+            want = expected([needle])
+            assert listed(service, acct, q([needle], limit=1))[1] == len(want), needle
+            theirs = {
+                image_id(f"other-{label}") for label in list(NAMES)[:5] if image_id(label) in want
+            }
+            assert listed(service, other, q([needle])) == (theirs, len(theirs)), needle
+        assert counted_alone and not any(counted_alone)
+    finally:
+        event.remove(engine, "after_cursor_execute", seen)

@@ -577,6 +577,27 @@ def count_images(session: Session, account_id: int, query: ImageQuery) -> int:
 _WALK_FACTOR = 8
 
 
+_ALL_IMAGES = select(func.sum(_C.n))
+_FTS_COUNT = (
+    select(func.count()).select_from(_FTS).where(_FTS.c.names_search.match(bindparam("fts")))
+)
+
+
+def _sole_owner_fts_count(session: Session, query: ImageQuery, size: int) -> int | None:
+    """The TotalCount of a query that is one ImageName substring (SQLite, trigram table),
+    when the account holds every image of the store (``size``: its image count): then the
+    trigram table's matches are the account's, and counting them needs no probe of the
+    ``(account_id, id)`` index per match (40,756 matches at 1M: ~5 ms instead of ~30).
+    None when that does not hold (another account has images, or other filters)."""
+    if len(query.clauses) != 1:
+        return None
+    conn = session.connection()
+    if int(conn.execute(_ALL_IMAGES).scalar() or 0) != size:
+        return None
+    fts = _fts_query(query.clauses[0].values)
+    return int(conn.execute(_FTS_COUNT, {"fts": fts}).scalar() or 0)
+
+
 def _has_trigram_clause(query: ImageQuery, dialect: str) -> bool:
     return any(
         c.kind is FilterKind.IMAGE_NAME and not c.exact and _use_fts(dialect, c.values)
@@ -609,10 +630,12 @@ def list_page_checked(
     few dozen entries).  Either plan returns the same rows.
     """
     if _has_trigram_clause(query, session.connection().dialect.name):
-        total = count_images(session, account_id, query)
+        size = count_images(session, account_id, ImageQuery())
+        total = _sole_owner_fts_count(session, query, size)
+        if total is None:
+            total = count_images(session, account_id, query)
         if query.offset >= total:
             return [], total, None
-        size = count_images(session, account_id, ImageQuery())
         walk = (query.offset + query.limit) * size < _WALK_FACTOR * total * total
         rows, _, checked = _page(session, account_id, query, walk=walk, check=check)
         return rows, total, checked
