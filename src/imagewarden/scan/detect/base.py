@@ -116,7 +116,9 @@ class ContentScanner(Protocol):
     The walker asks ``wants`` with the file's metadata before reading it, reads wanted
     files (bounded by the walk limits) and calls ``scan``; findings are cached with the
     layer's facts, so ``fingerprint`` (code version + rule set digest) is part of the
-    layer cache key: change the rules and every layer is looked at again.
+    layer cache key: change the rules and every layer is looked at again.  With
+    ``WalkLimits.scan_threads = 1`` ``scan`` runs on the walk's worker thread while ``wants``
+    is asked on the walking thread: the two must not share mutable state.
     """
 
     name: ClassVar[str]
