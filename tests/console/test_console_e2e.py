@@ -58,6 +58,27 @@ def sign_in(
 def signed_in(page: Page, s: Seeded) -> None:
     sign_in(page, s)
     expect(names(page)).to_have_text(truth(s)[0])
+    expect(page.locator("#top-list > *")).not_to_have_count(0)  # the last part to arrive
+
+
+def test_the_table_does_not_move_when_the_charts_fill_in(page: Page, seeded: Seeded) -> None:
+    """The summary charts arrive after the list; the room they take is kept from the start,
+    so the table header does not move under a click (it did: the top list grew by ~100 px
+    after the list was shown, and a click on a sort header could land elsewhere)."""
+    signed_in(page, seeded)
+    heights = page.evaluate(
+        """() => {
+            const section = document.querySelector(".charts");
+            const top = document.querySelector("#top-list");
+            const filled = section.getBoundingClientRect().height;
+            const kept = [...top.children];
+            top.replaceChildren();
+            const empty = section.getBoundingClientRect().height;
+            top.replaceChildren(...kept);
+            return [empty, filled];
+        }"""
+    )
+    assert heights[0] == heights[1], heights
 
 
 def settle(page: Page) -> None:
