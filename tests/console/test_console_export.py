@@ -23,6 +23,16 @@ EXPORT_TIMEOUT_MS = 60_000  # a wait limit for the server's export job, not a ti
 JOB_ID = re.compile(r"^imagewarden-export-[0-9a-f]{32}$")
 
 
+def xlsx_rows(path: Path) -> list[list[object]]:
+    """The rows of the workbook's first sheet (read-only mode keeps the file open until
+    the workbook is closed: an unclosed one warned later, in another test)."""
+    book = load_workbook(path, read_only=True)
+    try:
+        return [list(r) for r in book.active.iter_rows(values_only=True)]
+    finally:
+        book.close()
+
+
 def sign_in(page: Page, s: Seeded) -> None:
     page.goto(f"{s.base}/console")
     page.get_by_label("SecretId").fill(s.secret_id)
@@ -106,8 +116,7 @@ def test_export_matches_the_list_for_the_same_filter(
 
     xlsx = download(page, "Download XLSX", tmp_path)
     assert xlsx.suffix == ".xlsx"
-    sheet = load_workbook(xlsx, read_only=True).active
-    got = [list(r) for r in sheet.iter_rows(values_only=True)]
+    got = xlsx_rows(xlsx)
     assert got[0] == columns
     expected = [[getattr(i, c) for c in columns] for i in want]
     assert [["" if v is None else v for v in r] for r in got[1:]] == expected
@@ -134,8 +143,7 @@ def test_export_of_an_empty_selection_is_the_header_only(
     expect(page.locator("#rows td.empty")).to_have_text("No images match these filters.")
     assert sdk_rows(s, [("ImageName", [name])], "CreateTime", "desc") == []
     export_and_wait(page)
-    sheet = load_workbook(download(page, "Download XLSX", tmp_path), read_only=True).active
-    assert [list(r) for r in sheet.iter_rows(values_only=True)] == [visible_columns(page)]
+    assert xlsx_rows(download(page, "Download XLSX", tmp_path)) == [visible_columns(page)]
 
 
 def test_an_export_error_is_shown_in_the_banner(page: Page, seeded: Seeded) -> None:
