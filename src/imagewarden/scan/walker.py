@@ -1041,6 +1041,14 @@ def _walk(
 ) -> None:
     what = f"layer {layer.digest}"
     kept: dict[str, bytes] = {}  # content of wanted regular files, for hard links to them
+
+    def forget(path: str) -> None:
+        """The same path earlier in the layer: forget that content (its findings, what a
+        hard link to it would read or reuse)."""
+        col.rewritten(path)
+        pending.pop(path, None)
+        kept.pop(path, None)
+
     regular = state.regular
     max_file_size = limits.max_file_size
     for path, entry, tar in _iter_entries(stream, limits, state, what):
@@ -1056,9 +1064,7 @@ def _walk(
                 _not_read(path, names, f"hard link target {target!r} is not in the layer", col)
                 continue
             if path in regular:
-                col.rewritten(path)
-                pending.pop(path, None)
-                kept.pop(path, None)
+                forget(path)
             regular[path] = size << _SCANNER_BITS
             scanners = [s for s in scanners if not col.reuse(s, path, target)]
             if not wanted and not scanners:
@@ -1075,10 +1081,8 @@ def _walk(
         if kind != REGULAR:
             continue
         size = entry.size
-        if path in regular:  # the same path earlier in the layer: forget that content
-            col.rewritten(path)
-            pending.pop(path, None)
-            kept.pop(path, None)
+        if path in regular:
+            forget(path)
         regular[path] = size << _SCANNER_BITS
         info = FileInfo(_posix_path(path), size, entry.mode)
         wanted = _wanting(analyzers, info, col)

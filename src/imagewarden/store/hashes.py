@@ -3,8 +3,8 @@
 Table ``hash_blocklist`` (Alembic revisions ``0008_hash_blocklist``, ``0013`` for the size):
 one row per (algorithm, lower-case hex digest) with the name the list gave it, the listed
 file size when it gave one, the file it was imported from and when.  Importing is
-idempotent: a known digest keeps its row, a changed name or size is updated.  Scanners get the whole list as a snapshot (``entries``) held in memory, never a
-query per file.
+idempotent: a known digest keeps its row, a changed name or size is updated.  Scanners
+get the whole list as a snapshot (``entries``) held in memory, never a query per file.
 """
 
 from __future__ import annotations
