@@ -4,6 +4,7 @@ detector on the image config and history."""
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -15,6 +16,7 @@ from imagewarden.scan.detect.base import FindingCategory
 from imagewarden.scan.detect.secrets import ENV_PATH, HISTORY_PATH, SecretDetector
 from imagewarden.scan.model import Digest, ImageContents
 from imagewarden.scan.secrets import MASK, RuleError, SecretRules, SecretScanner
+from imagewarden.scan.secrets.rules import PathGlobs, glob_regex
 from imagewarden.scan.secrets.scanner import KeywordSearch
 from imagewarden.scan.source.base import HistoryEntry, ImageConfig
 
@@ -428,7 +430,34 @@ _WORD = st.text("ab", min_size=1, max_size=4).map(str.encode)
 def test_keyword_search_finds_exactly_the_keywords_present(
     data: st.DataObject, keywords: set[bytes]
 ) -> None:
-    # one non-overlapping pass plus the repair of what it can hide == a search per keyword
+    # one pass == a case-insensitive substring search per keyword (overlaps and nesting
+    # included); the haystack's letters come in either case
     parts = data.draw(st.lists(st.sampled_from(sorted(keywords)) | _WORD | st.just(b"x")))
-    haystack = b"".join(parts)
-    assert KeywordSearch(keywords).present(haystack) == {k for k in keywords if k in haystack}
+    upper = data.draw(st.lists(st.booleans(), min_size=len(parts), max_size=len(parts)))
+    haystack = b"".join(p.upper() if u else p for p, u in zip(parts, upper, strict=True))
+    expected = {k for k in keywords if k in haystack.lower()}
+    assert KeywordSearch(keywords).present(haystack) == expected
+
+
+# globs and paths over a small alphabet with the separators and wildcards, so that names,
+# suffixes and prefixes collide; every shape PathGlobs answers without a regex is drawn
+_GLOB_PART = st.sampled_from(["a", "b", ".e", "/", "*", "?", "**/", "**", "a/b"])
+_PATH_PART = st.sampled_from(["a", "b", ".e", "/", "ab", "a.e", "x"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    globs=st.lists(
+        st.lists(_GLOB_PART, min_size=1, max_size=5).map("".join)
+        | st.sampled_from(["**/a", "**/*.e", "a/**", "a/b", "**/.e.*", "**/a/b", "a/*.e"]),
+        min_size=1,
+        max_size=4,
+    ),
+    paths=st.lists(st.lists(_PATH_PART, min_size=1, max_size=6).map("".join), max_size=8),
+)
+def test_path_globs_match_as_their_regexes_do(globs: list[str], paths: list[str]) -> None:
+    # the set/string shortcuts answer exactly what the anchored regexes of glob_regex do
+    matcher = PathGlobs(globs)
+    regex = re.compile("^(?:" + "|".join(glob_regex(g) for g in globs) + ")$")
+    for path in [*paths, "a", "a/b", "x/a", "x/y.e", "a/x/y", ".e.x", "x/a/b"]:
+        assert matcher.match(path) == (regex.match(path) is not None), (globs, path)
