@@ -8,15 +8,18 @@ start ``python -m imagewarden serve --no-rate-limits`` as a subprocess, then for
 ImageID prefix; every ``By`` field asc and desc), at Offset 0 and at a deep Offset
 (min(--deep, TotalCount/2)), alternate:
 
-- a TC3-signed POST over one keep-alive httpx connection (signing happens before the
-  clock starts: the server verifies the signature inside the timed span);
+- a TC3-signed POST over one keep-alive ``http.client`` connection (signing happens before
+  the clock starts: the server verifies the signature inside the timed span; httpx was
+  used before 2026-11-29 session 5: its client time counted as server time), and
+  the server's own ``Server-Timing: app;dur=`` (headers parsed to response ready: body,
+  TC3 check, action, envelope; uvicorn's HTTP parsing and writing are outside it);
 - the floor: ``store.images.list_page`` (``list_images``, plus ``count_images`` when the
   page does not show the count), as the service runs it, in this process, on the same
   data, in one transaction.
 
 Both are sampled in the same loop, so machine noise hits both; the report gives p50/p99 of
-each and the server/floor ratio of the p50s.  Then throughput: ``--clients`` processes,
-each with its own keep-alive connection, hammer the default request for
+each, the round-trip/floor ratio of the p50s and the app/floor ratio.  Then throughput:
+``--clients`` processes, each with its own keep-alive connection, hammer the default request for
 ``--throughput-seconds`` (127.0.0.1 only, bounded in count and time), for each
 ``--workers`` setting of the server.
 """
@@ -24,6 +27,7 @@ each with its own keep-alive connection, hammer the default request for
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import multiprocessing as mp
 import os
@@ -210,16 +214,22 @@ def signed(info: dict, host: str, body: bytes) -> dict[str, str]:
     )
 
 
-def call(client: httpx.Client, info: dict, host: str, req: dict) -> tuple[float, dict]:
+def call(
+    conn: http.client.HTTPConnection, info: dict, host: str, req: dict
+) -> tuple[float, float, dict]:
+    """(round trip, the server's Server-Timing app time, the Response) of one request."""
     body = json.dumps(req, separators=(",", ":")).encode()
     headers = signed(info, host, body)
     t = time.perf_counter()
-    r = client.post(f"http://{host}/", content=body, headers=headers)
+    conn.request("POST", "/", body, headers)
+    r = conn.getresponse()
+    data = r.read()
     dt = time.perf_counter() - t
-    resp = r.json()["Response"]
+    app = float((r.getheader("server-timing") or "app;dur=nan").partition(";dur=")[2]) / 1000
+    resp = json.loads(data)["Response"]
     if "Error" in resp:
         raise RuntimeError(f"{req}: {resp['Error']}")
-    return dt, resp
+    return dt, app, resp
 
 
 # --- latency ------------------------------------------------------------------------------------
@@ -244,7 +254,9 @@ def measure(
             rows, total = list_page(s, acct, q)  # what the service runs
         return time.perf_counter() - t, total, len(rows)
 
-    with httpx.Client(timeout=120) as client:
+    hostname, port = host.rsplit(":", 1)
+    client = http.client.HTTPConnection(hostname, int(port), timeout=120)
+    try:
         for label, base in cases(info):
             if only and only not in label:
                 continue
@@ -256,13 +268,15 @@ def measure(
                 call(client, info, host, req)  # warm
                 floor(req)
                 srv: list[float] = []
+                app: list[float] = []
                 flo: list[float] = []
                 started = time.perf_counter()
                 while len(srv) < samples and (
                     len(srv) < 5 or time.perf_counter() - started < case_seconds
                 ):
-                    dt, resp = call(client, info, host, req)
+                    dt, adt, resp = call(client, info, host, req)
                     srv.append(dt)
+                    app.append(adt)
                     ft, ftotal, nrows = floor(req)
                     flo.append(ft)
                     if resp["TotalCount"] != ftotal or len(resp["List"]) != nrows:
@@ -274,18 +288,23 @@ def measure(
                     "n": len(srv),
                     "p50_ms": pct(srv, 50) * 1000,
                     "p99_ms": pct(srv, 99) * 1000,
+                    "app_p50_ms": pct(app, 50) * 1000,
                     "floor_p50_ms": pct(flo, 50) * 1000,
                     "floor_p99_ms": pct(flo, 99) * 1000,
                 }
                 row["ratio_p50"] = row["p50_ms"] / max(row["floor_p50_ms"], 1e-6)
+                row["app_ratio_p50"] = row["app_p50_ms"] / max(row["floor_p50_ms"], 1e-6)
                 results.append(row)
                 print(
                     f"    {label:34s} off={off:<6d} total={ftotal:<8d} n={len(srv):<4d} "
                     f"p50={row['p50_ms']:7.2f} p99={row['p99_ms']:7.2f} ms  "
                     f"floor p50={row['floor_p50_ms']:7.2f} p99={row['floor_p99_ms']:7.2f}  "
-                    f"x{row['ratio_p50']:.2f}",
+                    f"x{row['ratio_p50']:.2f}  app p50={row['app_p50_ms']:7.2f} "
+                    f"x{row['app_ratio_p50']:.2f}",
                     flush=True,
                 )
+    finally:
+        client.close()
     engine.dispose()
     return results
 
@@ -295,8 +314,6 @@ def _client_loop(info: dict, host: str, until: float, q: Any) -> None:
     """One load-generator process: a keep-alive ``http.client`` connection (far less client
     CPU per request than httpx, so the 2 shared cores go to the server), every request
     freshly TC3-signed (signatures carry a timestamp: nothing is pre-signed)."""
-    import http.client
-
     body = json.dumps({"Limit": 10}).encode()
     hostname, port = host.rsplit(":", 1)
     ok = err = 0

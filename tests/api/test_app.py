@@ -185,3 +185,12 @@ def test_v1_with_duplicate_and_missing_parameters(method: str) -> None:
         call(body=missing.encode(), **kw) if method == "POST" else call("GET", query=missing, **kw)
     )
     assert error(resp) == "MissingParameter" and "Nonce" in json.dumps(resp.json())
+
+
+def test_server_timing_reports_the_application_time() -> None:
+    # W3C Server-Timing on every API answer, errors included: the app's own time
+    body = b'{"Value": "hi"}'
+    for resp in (call(body=body, headers=signed(body)), call(body=b"{}", headers={})):
+        name, _, dur = resp.headers["server-timing"].partition(";dur=")
+        assert name == "app"
+        assert 0 < float(dur) < 60_000
