@@ -518,13 +518,16 @@ def main(argv: list[str] | None = None) -> int:
                 with server(info["db_url"], info["key_file"], 1, log) as host:
                     run["latency"] = measure(info, host, a.samples, a.case_seconds, a.deep, a.only)
                 lat = run["latency"]
-                run["summary"] = {
-                    "worst_p50_ms": max(r["p50_ms"] for r in lat),
-                    "worst_p99_ms": max(r["p99_ms"] for r in lat),
-                    "median_ratio": statistics.median(r["ratio_p50"] for r in lat),
-                    "worst_ratio": max(r["ratio_p50"] for r in lat),
-                }
-                print(f"  summary {run['summary']}", flush=True)
+                if lat:  # --only may match no case
+                    run["summary"] = {
+                        "worst_p50_ms": max(r["p50_ms"] for r in lat),
+                        "worst_p99_ms": max(r["p99_ms"] for r in lat),
+                        "median_ratio": statistics.median(r["ratio_p50"] for r in lat),
+                        "worst_ratio": max(r["ratio_p50"] for r in lat),
+                        "median_app_ratio": statistics.median(r["app_ratio_p50"] for r in lat),
+                        "worst_app_ratio": max(r["app_ratio_p50"] for r in lat),
+                    }
+                    print(f"  summary {run['summary']}", flush=True)
             run["throughput"] = []
             for w in (int(x) for x in a.workers.split(",") if x):
                 pids: list[int] = []

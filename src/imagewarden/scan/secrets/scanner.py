@@ -107,10 +107,10 @@ class SecretScanner:
         return not self.rules.allow.allows_path(str(path))
 
     def scan(self, file: LayerFile) -> tuple[FileFinding, ...]:
+        # the walker asked ``wants`` first, which already turned allowed paths away
         path = str(file.path)
-        return tuple(
-            self.finding(m, "/" + path, size=file.size) for m in self.find(file.content, path)
-        )
+        matches = self._matches(file.content, self._spans_of(file.content, path))
+        return tuple(self.finding(m, "/" + path, size=file.size) for m in matches)
 
     # -- matching ----------------------------------------------------------------------------
 
@@ -138,7 +138,12 @@ class SecretScanner:
     def find(self, data: bytes, path: str) -> list[SecretMatch]:
         """The matches in ``data`` for a file at root-relative ``path`` (path-scoped rules and
         allow paths are decided by ``path``).  Binary data gives nothing."""
-        spans = self._spans(data, path)
+        if self.rules.allow.allows_path(path):
+            return []
+        return self._matches(data, self._spans_of(data, path))
+
+    @staticmethod
+    def _matches(data: bytes, spans: list[tuple[int, int, int, Rule]]) -> list[SecretMatch]:
         if not spans:
             return []
         secrets = [(s, e) for s, e, _, _ in spans]
@@ -167,7 +172,13 @@ class SecretScanner:
 
     def _spans(self, data: bytes, path: str) -> list[tuple[int, int, int, Rule]]:
         """Accepted (secret start, secret end, match start, rule), rule order, no overlaps."""
-        if data.find(b"\x00", 0, _BINARY_SNIFF) >= 0 or self.rules.allow.allows_path(path):
+        if self.rules.allow.allows_path(path):
+            return []
+        return self._spans_of(data, path)
+
+    def _spans_of(self, data: bytes, path: str) -> list[tuple[int, int, int, Rule]]:
+        """``_spans`` for a path known not to be allowed."""
+        if data.find(b"\x00", 0, _BINARY_SNIFF) >= 0:
             return []
         rules = self._global
         search = self._search_global
