@@ -202,6 +202,7 @@ def test_the_migration_backfills_existing_rows(db_url: str) -> None:
         conn.execute(text("DROP INDEX ix_image_names_account_repository"))
         conn.execute(text("ALTER TABLE image_names DROP COLUMN repository"))
         conn.execute(text("ALTER TABLE hash_blocklist DROP COLUMN size"))  # 0013's
+        conn.execute(text("DROP INDEX ix_images_account_image_create"))  # 0014's
         conn.execute(
             text("INSERT INTO accounts (id, name, created_at) VALUES (7, 'm', '2024-01-01')")
         )

@@ -113,6 +113,9 @@ class Image(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "image_id", name="uq_images_account_image"),
         Index("ix_images_account_create", "account_id", "create_time", "image_id"),
+        # an ImageID prefix page in the default order (CreateTime) walks its key range
+        # here and sorts by the create time it holds (0014)
+        Index("ix_images_account_image_create", "account_id", "image_id", "create_time"),
         Index("ix_images_account_name", "account_id", "image_name", "image_id"),
         # one index per sortable column (0003): every By, both orders, walks an index
         *(
