@@ -18,9 +18,11 @@ once and cached under ``--work``), as docker-archives.  Each repetition runs, in
   per algorithm the list holds, whatever N; nothing matches on these clean roots);
 - ``--walk``: where the walk runs the content scanners, any of ``inline``
   (``WalkLimits.scan_threads = 0``: on the walking thread), ``threaded``
-  (``scan_threads = 1``, the default: files of ``scan_thread_min_size`` = 64 KiB and more on a worker
-  thread of the walk, overlapped with reading the layer, smaller ones inline) and
-  ``threaded-all`` (every file on the worker); ``read`` and ``detect`` run once per mode
+  (``scan_threads = 1``, the default: files of ``scan_thread_min_size`` = 64 KiB and more,
+  and compressed files by name (``scan_thread_suffixes``), on a worker thread of the walk,
+  overlapped with reading the layer, the others inline), ``threaded-size`` (the same split
+  by size alone, as before session 5) and ``threaded-all`` (every file on the worker);
+  ``read`` and ``detect`` run once per mode
   (``read-inline``, ``detect-inline``, ...), interleaved.  The plain read rate the ratios are
   taken against is ``read-inline`` (no worker: nothing to overlap; the threaded read shows
   what handing files to the worker costs);
@@ -120,6 +122,8 @@ def blocklist(spec: str) -> list[HashEntry]:
 WALKS = {
     "inline": WalkLimits(scan_threads=0),
     "threaded": WalkLimits(scan_threads=1),
+    # the split by size alone (before session 5: compressed files were not sent by name)
+    "threaded-size": WalkLimits(scan_threads=1, scan_thread_suffixes=()),
     "threaded-all": WalkLimits(scan_threads=1, scan_thread_min_size=0),
 }
 

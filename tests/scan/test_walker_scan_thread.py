@@ -277,3 +277,43 @@ def test_walk_refusing_a_layer_mid_way_stops_the_worker() -> None:
 def test_only_inline_or_one_worker() -> None:
     with pytest.raises(ValueError, match="scan_threads"):
         WalkLimits(scan_threads=2)
+
+
+class _WhereScanned:
+    """Records the thread each file is scanned on."""
+
+    name: ClassVar[str] = "where"
+    category: ClassVar[FindingCategory] = FindingCategory.SECRET
+
+    def __init__(self) -> None:
+        self.threads: dict[str, str] = {}
+
+    def fingerprint(self) -> str:
+        return "where"
+
+    def wants(self, path: PurePosixPath, info: FileInfo) -> bool:
+        return True
+
+    def scan(self, file: LayerFile) -> tuple[FileFinding, ...]:
+        self.threads[str(file.path)] = threading.current_thread().name
+        return ()
+
+
+def test_small_compressed_files_go_to_the_worker_small_others_stay_inline() -> None:
+    # the default split: size decides, except for compressed files, worth more than their
+    # size to a scanner that inflates them
+    layer = make_layer(
+        [
+            ("usr/share/doc/x/changelog.Debian.gz", b"\x1f\x8b small"),
+            ("usr/share/doc/x/copyright", b"small text"),
+            ("opt/big.bin", b"\x00" * (WalkLimits().scan_thread_min_size + 1)),
+        ]
+    )
+    where = _WhereScanned()
+    walk_layer(as_layer(layer), (), WalkLimits(), [where])
+    main = threading.current_thread().name
+    assert where.threads == {
+        "usr/share/doc/x/changelog.Debian.gz": "iw-content-scan",
+        "usr/share/doc/x/copyright": main,
+        "opt/big.bin": "iw-content-scan",
+    }

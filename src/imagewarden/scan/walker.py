@@ -114,6 +114,12 @@ class WalkLimits:
     #: with the worker: smaller files are still scanned inline (handing a small file over
     #: cost more in GIL hand-offs than overlapping its scan saved)
     scan_thread_min_size: int = 64 * KiB
+    #: with the worker: files named so go to it whatever their size.  Compressed files
+    #: are worth more than their size to a scanner that looks inside them (the malware
+    #: engine inflates a Debian root's ~1,000 small gzipped changelogs and manuals, then
+    #: searches the members), and inflating releases the GIL.  Routing only: either
+    #: thread gives the same facts
+    scan_thread_suffixes: tuple[str, ...] = (".gz", ".tgz", ".zip", ".jar", ".war", ".whl")
 
     def __post_init__(self) -> None:
         if self.scan_threads not in (0, 1):
@@ -876,7 +882,10 @@ class _Collector:
     def scan(self, path: str, lf: LayerFile, scanners: Sequence[ContentScanner]) -> None:
         """Run ``scanners`` on the file at ``path`` (on the worker when there is one)."""
         worker = self.worker
-        if worker is None or lf.size < self.limits.scan_thread_min_size:
+        if worker is None or (
+            lf.size < self.limits.scan_thread_min_size
+            and not path.endswith(self.limits.scan_thread_suffixes)
+        ):
             for sc in scanners:
                 self._apply(sc, path, _run_scanner(sc, lf, self.diff_id))
             return
