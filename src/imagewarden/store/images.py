@@ -431,6 +431,16 @@ def _cached(key: tuple[Any, ...], build: Callable[[], Executable]) -> Executable
     return stmt
 
 
+def _deferred(query: ImageQuery) -> bool:
+    """Whether the page's image IDs are found first and its rows then (a deferred join):
+    for deep pages, and for ImageID prefixes, whose candidates come as a key range in ID
+    order and are sorted from an index that holds the sort key (0003, 0014) without
+    reading their rows."""
+    return query.offset >= _DEFERRED_FROM or any(
+        c.kind is FilterKind.IMAGE_ID and not c.exact for c in query.clauses
+    )
+
+
 def _list_statement(
     query: ImageQuery,
     dialect: str,
@@ -444,7 +454,7 @@ def _list_statement(
         c.kind is FilterKind.SECURITY_RISK for c in query.clauses
     )
     limit, offset = (_LIMIT_TEXT, _OFFSET_TEXT) if in_text else (_LIMIT, _OFFSET)
-    if query.offset < _DEFERRED_FROM:
+    if not _deferred(query):
         return select(*columns).where(where).order_by(*order).limit(limit).offset(offset)
     page = select(_I.c.image_id).where(where).order_by(*order).limit(limit).offset(offset)
     return (
@@ -481,7 +491,7 @@ def _page(
     so they come from the page's own snapshot; an empty page carries neither (``None``)."""
     conn = session.connection()
     dialect = conn.dialect.name
-    deferred = query.offset >= _DEFERRED_FROM
+    deferred = _deferred(query)
     shape = _shape(query, dialect)
     countable = _countable(query)
     key = (
