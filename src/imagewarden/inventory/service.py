@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -63,6 +64,11 @@ log = logging.getLogger("imagewarden.inventory")
 
 
 _T = TypeVar("_T")
+
+#: PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled
+#: back whole and may run again
+_ROLLED_BACK = frozenset({"40P01", "40001"})
+_REPORT_ATTEMPTS = 8
 
 
 @contextmanager
@@ -333,8 +339,23 @@ class InventoryService:
         return self._read(lambda s: image_store.list_page(s, account_id, query))
 
     def report_host(self, account_id: int, snapshot: HostSnapshot) -> ReportOutcome:
-        with self._tx() as s:
-            return host_store.apply_snapshot(s, account_id, snapshot, self._clock())
+        """Apply a host's snapshot.  On PostgreSQL, reports of hosts sharing images lock
+        those rows in key order, but IsLatestImage's flags (``store.latest``) are written
+        on rows of the same repositories afterwards, out of that order: two such reports
+        can deadlock, and PostgreSQL rolls one back.  A snapshot replaces the host's state
+        whole, so the one rolled back simply runs again, after a random pause that grows
+        with each attempt."""
+        for attempt in range(1, _REPORT_ATTEMPTS + 1):
+            try:
+                with self._tx() as s:
+                    return host_store.apply_snapshot(s, account_id, snapshot, self._clock())
+            except StoreUnavailableError as exc:
+                state = getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None)
+                if state not in _ROLLED_BACK or attempt == _REPORT_ATTEMPTS:
+                    raise
+                log.info("report of host %s rolled back (%s): again", snapshot.host.host_id, state)
+                time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
+        raise AssertionError("unreachable")
 
     def _resolve(self, s: Session, account_id: int, refs: Sequence[str]) -> list[int]:
         pks: list[int] = []

@@ -9,37 +9,43 @@ sharing images serialise on those rows instead of overwriting each other's count
 Only differences are written (a replayed snapshot writes the host's ``last_report_at`` and
 nothing else), and the aggregates move by this host's contribution, which is exact under
 the lock: HostCnt/SuperNodeCnt by whether the host held the image before and holds it now,
-ContainerCnt by its running containers of the image.  Names are recomputed from every
-holder's tags (``recompute_images``) unless this report provably leaves them unchanged:
-the host's counted tags for the image are the same as before, or it newly holds an image
-that other hosts hold, with tags that are all known names of it and include its primary
-name (the primary only gains votes, nothing overtakes it).
+ContainerCnt by its running containers of the image.  An image this report creates is
+written whole at once: its counts are this host's, its names this host's tags.  Names of
+other images are re-voted from every holder's tags unless this report provably leaves
+them unchanged: the host's counted tags for the image are the same as before, or it newly
+holds an image that other hosts hold, with tags that are all known names of it and
+include its primary name (the primary only gains votes, nothing overtakes it).
+
+The report path speaks driver SQL (``?`` marks, rewritten for psycopg) on the session's
+connection, values converted by the columns' own SQLAlchemy types: a report is a handful
+of statements over hundreds of rows, and building, compiling and converting them through
+the ORM per row cost more CPU than SQLite spends executing them.  ``recompute_images``
+and ``prune_orphan_images`` (repairs, rare) keep the ORM's statements.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from functools import lru_cache
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
-    BigInteger,
-    Integer,
+    Column,
     Table,
     bindparam,
-    column,
     delete,
     func,
     insert,
     select,
-    text,
     union,
     update,
-    values,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import ColumnDefault
 
 from imagewarden.inventory.models import HostSnapshot, ImageReport, ReportOutcome
 from imagewarden.inventory.repository import repository_of
@@ -63,18 +69,10 @@ _H = _HOSTS.c
 _HI = _HOST_IMAGES.c
 _C = _CONTAINERS.c
 
-_FACTS = ("size", "create_time", "repo_digests", "os_name", "architecture")
-
 
 def _chunks(seq: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
-
-
-def _dialect_insert(session: Session, table: Table) -> Any:
-    """The dialect's INSERT (for ON CONFLICT ... DO NOTHING)."""
-    mod = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return mod.insert(table)
 
 
 def _counted(tags: Iterable[str] | None) -> frozenset[str]:
@@ -82,328 +80,541 @@ def _counted(tags: Iterable[str] | None) -> frozenset[str]:
     return frozenset(t for t in (tags or ()) if t and t != NO_NAME)
 
 
+def _elect(votes: Counter[str]) -> tuple[list[str], str, str]:
+    """An image's names, primary name and search text from its holders' tag votes: the
+    most reported tag is the primary (ties: alphabetically first)."""
+    names = sorted(votes)
+    primary = min(votes, key=lambda t: (-votes[t], t)) if votes else NO_NAME
+    return names, primary, "\n".join(n.lower() for n in names)
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class _Codecs(NamedTuple):
+    """Python value ↔ driver value for the column types the report path writes and reads
+    (the conversions SQLAlchemy would apply; identity where the driver does it).  The
+    JSON ones take and give lists of strings."""
+
+    json_in: Callable[[Any], Any]
+    json_out: Callable[[Any], Any]
+    time_in: Callable[[Any], Any]
+    time_out: Callable[[Any], Any]
+    bool_in: Callable[[Any], Any]
+
+
+_CODECS: weakref.WeakKeyDictionary[Dialect, _Codecs] = weakref.WeakKeyDictionary()
+_JSON_CACHE = 16384
+
+
+def _codecs(dialect: Dialect) -> _Codecs:
+    found = _CODECS.get(dialect)
+    if found is None:
+
+        def conv(col: Column[Any], bind: bool) -> Callable[[Any], Any]:
+            impl = col.type.dialect_impl(dialect)
+            proc = impl.bind_processor(dialect) if bind else impl.result_processor(dialect, None)
+            return proc or _same
+
+        json_in, json_out = conv(_HI.repo_tags, True), conv(_HI.repo_tags, False)
+        if json_out is not _same:
+            # a fleet's hosts report the same few tag and digest lists over and over: decode
+            # each text once (the lists returned are shared: callers never change them)
+            json_out = lru_cache(maxsize=_JSON_CACHE)(json_out)
+        cached_in = lru_cache(maxsize=_JSON_CACHE)(lambda values: json_in(list(values)))
+        found = _Codecs(
+            lambda values: cached_in(tuple(values)),
+            json_out,
+            conv(_I.create_time, True),
+            conv(_I.create_time, False),
+            conv(_H.is_super_node, True),
+        )
+        _CODECS[dialect] = found
+    return found
+
+
+class _Db:
+    """The session's connection, spoken to in driver SQL written with ``?`` marks."""
+
+    def __init__(self, session: Session) -> None:
+        self.conn = session.connection()
+        self.pg = self.conn.dialect.name == "postgresql"
+        self.codecs = _codecs(self.conn.dialect)
+
+    def _sql(self, stmt: str) -> str:
+        return stmt.replace("?", "%s") if self.pg else stmt
+
+    def rows(self, stmt: str, params: Sequence[Any] = ()) -> Sequence[Any]:
+        return self.conn.exec_driver_sql(self._sql(stmt), tuple(params)).fetchall()
+
+    def run(self, stmt: str, params: Sequence[Any] = ()) -> None:
+        self.conn.exec_driver_sql(self._sql(stmt), tuple(params))
+
+    def many(self, stmt: str, params: list[tuple[Any, ...]]) -> None:
+        """One statement, executed for each parameter tuple (the driver's executemany)."""
+        if params:
+            self.conn.exec_driver_sql(self._sql(stmt), params)
+
+
+class _Img(NamedTuple):
+    """An ``images`` row as the report path reads it (facts as the driver returns them)."""
+
+    id: int
+    image_id: str
+    image_name: str
+    names_search: str
+    host_cnt: int
+    size: int
+    create_time: Any
+    repo_digests: Any
+    os_name: str
+    architecture: str
+
+
+_IMG_COLUMNS = ", ".join(_Img._fields)
+
+
+class _OldContainer(NamedTuple):
+    id: int
+    image_pk: int
+    name: str
+    state: str
+
+
 def _upsert_host(
-    session: Session, account_id: int, snap: HostSnapshot, now: datetime
+    db: _Db, account_id: int, snap: HostSnapshot, now: datetime
 ) -> tuple[int, bool, bool]:
     """The host's primary key, whether it was a super node before this report, and whether
     this report created it (two statements: the read, then the update or an insert that
     returns its key)."""
     h = snap.host
-    values = {
-        "host_name": h.host_name,
-        "ips": list(h.ips),
-        "is_super_node": h.is_super_node,
-        "last_report_at": now,
-    }
+    c = db.codecs
+    values = (h.host_name, c.json_in(list(h.ips)), c.bool_in(h.is_super_node), c.time_in(now))
     for _ in range(2):
-        found = session.execute(
-            select(_H.id, _H.is_super_node).where(
-                _H.account_id == account_id, _H.host_id == h.host_id
+        found = db.rows(
+            "SELECT id, is_super_node FROM hosts WHERE account_id = ? AND host_id = ?",
+            (account_id, h.host_id),
+        )
+        if found:
+            host_pk, was_super = int(found[0][0]), bool(found[0][1])
+            db.run(
+                "UPDATE hosts SET host_name = ?, ips = ?, is_super_node = ?, last_report_at = ? "
+                "WHERE id = ?",
+                (*values, host_pk),
             )
-        ).first()
-        if found is not None:
-            host_pk, was_super = int(found[0]), bool(found[1])
-            session.execute(update(_HOSTS).where(_H.id == host_pk).values(values))
             return host_pk, was_super, False
-        created = session.execute(
-            _dialect_insert(session, _HOSTS)
-            .values(account_id=account_id, host_id=h.host_id, **values)
-            .on_conflict_do_nothing()
-            .returning(_H.id)
-        ).scalar()
-        if created is not None:
-            return int(created), False, True
+        created = db.rows(
+            "INSERT INTO hosts (account_id, host_id, host_name, ips, is_super_node, "
+            "last_report_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+            (account_id, h.host_id, *values),
+        )
+        if created:
+            return int(created[0][0]), False, True
         # a concurrent first report of the same host won the insert: read it again
     raise RuntimeError(f"host {h.host_id} could neither be read nor inserted")
 
 
-def _facts(rep: ImageReport) -> dict[str, object]:
-    """The image facts a report sets (absent or empty values leave the stored ones)."""
-    values: dict[str, object] = {}
-    if rep.size:
-        values["size"] = rep.size
-    if rep.create_time is not None:
-        values["create_time"] = rep.create_time
-    if rep.repo_digests:
-        values["repo_digests"] = sorted(set(rep.repo_digests))
-    if rep.os_name:
-        values["os_name"] = rep.os_name
-    if rep.architecture:
-        values["architecture"] = rep.architecture
-    return values
-
-
-def _ensure_images(
-    session: Session, account_id: int, reports: dict[str, ImageReport], now: datetime
-) -> tuple[dict[str, int], set[int]]:
-    """Image primary keys by ID, and which of them existed before this report: one read,
-    then one multi-row INSERT ... RETURNING for the new ones."""
-    ids = sorted(reports)
-
-    def load(part: Sequence[str]) -> list[Any]:
-        return list(
-            session.execute(
-                select(_I.image_id, _I.id).where(_I.account_id == account_id, _I.image_id.in_(part))
-            )
-        )
-
-    pks: dict[str, int] = {}
+def _find_images(
+    db: _Db,
+    account_id: int,
+    ids: Sequence[str],
+    pks: dict[str, int],
+    rows: dict[int, _Img] | None,
+) -> None:
+    """Fill ``pks`` (image ID → primary key) for the images of ``ids`` that exist, and
+    ``rows`` with them when given (where nothing needs locking: SQLite, whose writer holds
+    the database since the host's row was written)."""
+    cols = _IMG_COLUMNS if rows is not None else "id, image_id"
     for part in _chunks(ids):
-        for iid, pk in load(part):
-            pks[iid] = int(pk)
-    existed = set(pks.values())
-    missing = [iid for iid in ids if iid not in pks]
-    if missing:
-        rows = []
-        for iid in missing:
-            rep = reports[iid]
-            rows.append(
-                {
-                    "account_id": account_id,
-                    "image_id": iid,
-                    "first_seen": now,
-                    "size": rep.size or 0,
-                    "create_time": rep.create_time,
-                    "repo_digests": sorted(set(rep.repo_digests)),
-                    "os_name": rep.os_name or "",
-                    "architecture": rep.architecture or "",
-                }
-            )
-        stmt = (
-            _dialect_insert(session, _IMAGES).on_conflict_do_nothing().returning(_I.image_id, _I.id)
+        for r in db.rows(
+            f"SELECT {cols} FROM images WHERE account_id = ? AND image_id IN ({_marks(len(part))})",
+            (account_id, *part),
+        ):
+            pks[r[1]] = int(r[0])
+            if rows is not None:
+                rows[int(r[0])] = _Img._make(r)
+
+
+def _read_rows(db: _Db, pks: Sequence[int], rows: dict[int, _Img]) -> None:
+    """Read (PostgreSQL: and lock, in primary-key order) the image rows of ``pks``
+    (ascending).  ``FOR NO KEY UPDATE``: this transaction changes no key, so other
+    transactions' foreign-key checks against these rows (KEY SHARE) go on."""
+    lock = " ORDER BY id FOR NO KEY UPDATE" if db.pg else ""
+    for part in _chunks(pks):
+        for r in db.rows(
+            f"SELECT {_IMG_COLUMNS} FROM images WHERE id IN ({_marks(len(part))}){lock}", part
+        ):
+            rows[int(r[0])] = _Img._make(r)
+
+
+#: the columns of a new image that a report sets (``_insert_images``), in this order
+_REPORTED = (
+    "account_id",
+    "image_id",
+    "first_seen",
+    "size",
+    "create_time",
+    "repo_digests",
+    "os_name",
+    "architecture",
+    "image_name",
+    "names_search",
+    "host_cnt",
+    "super_node_cnt",
+    "container_cnt",
+)
+_IMAGE_ROWS = 200  # per multi-row INSERT (~40 values a row: well under either bind limit)
+_INSERT_IMAGES: weakref.WeakKeyDictionary[Dialect, tuple[str, tuple[Any, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _image_insert(dialect: Dialect) -> tuple[str, tuple[Any, ...]]:
+    """The INSERT of new images in driver SQL (one ``{rows}`` placeholder for the row
+    marks), and the driver values that follow the reported ones in each row: every other
+    column with a model default gets it, as the ORM's INSERT would give it."""
+    found = _INSERT_IMAGES.get(dialect)
+    if found is None:
+        cols, defaults = list(_REPORTED), []
+        for col in _IMAGES.columns:
+            default = col.default
+            if col.name in _REPORTED or not isinstance(default, ColumnDefault):
+                continue  # the key, or left to the database (its server default, NULL)
+            value = default.arg if default.is_scalar else default.arg(None)
+            bind = col.type.dialect_impl(dialect).bind_processor(dialect)
+            cols.append(col.name)
+            defaults.append(bind(value) if bind else value)
+        sql = (
+            f"INSERT INTO images ({', '.join(cols)}) VALUES {{rows}} "
+            "ON CONFLICT DO NOTHING RETURNING image_id, id"
         )
-        for iid, pk in session.execute(stmt, rows):
+        found = _INSERT_IMAGES[dialect] = (sql, tuple(defaults))
+    return found
+
+
+def _insert_images(
+    db: _Db,
+    account_id: int,
+    missing: Sequence[str],
+    reports: dict[str, ImageReport],
+    counts: dict[str, tuple[int, int, int]],
+    now: datetime,
+) -> tuple[dict[str, int], list[tuple[Any, ...]]]:
+    """Insert the images this report is the first to hold, whole: facts, counts (this
+    host's) and names (its tags).  Returns image ID → primary key of the rows inserted
+    (one inserted concurrently is absent) and their ``image_names`` rows."""
+    sql, defaults = _image_insert(db.conn.dialect)
+    c = db.codecs
+    first_seen = c.time_in(now)
+    mark = "(" + _marks(len(_REPORTED) + len(defaults)) + ")"
+    rows = []
+    names: dict[str, list[str]] = {}
+    for iid in missing:
+        rep = reports[iid]
+        names[iid], primary, search = _elect(Counter(_counted(rep.repo_tags)))
+        created = None if rep.create_time is None else c.time_in(rep.create_time)
+        rows.append(
+            (
+                account_id,
+                iid,
+                first_seen,
+                rep.size or 0,
+                created,
+                c.json_in(sorted(set(rep.repo_digests))),
+                rep.os_name or "",
+                rep.architecture or "",
+                primary,
+                search,
+                *counts[iid],
+                *defaults,
+            )
+        )
+    pks: dict[str, int] = {}
+    for part in _chunks(rows, _IMAGE_ROWS):
+        stmt = sql.format(rows=",".join([mark] * len(part)))
+        for iid, pk in db.rows(stmt, [v for row in part for v in row]):
             pks[iid] = int(pk)
-        raced = [iid for iid in missing if iid not in pks]  # inserted concurrently
-        for part in _chunks(raced):
-            for iid, pk in load(part):
-                pks[iid] = int(pk)
-    return pks, existed
-
-
-def _lock_and_read(
-    session: Session, affected: Sequence[int], existed: set[int]
-) -> tuple[dict[int, Any], dict[int, int]]:
-    """Lock the affected image rows in a fixed order (PostgreSQL; SQLite serialises writers)
-    and read under that lock: the rows of the reported images that existed before, and the
-    HostCnt of every affected image.  ``FOR NO KEY UPDATE``: this transaction changes no
-    key, so other transactions' foreign-key checks against these rows (KEY SHARE) go on."""
-    pg = session.get_bind().dialect.name == "postgresql"
-    cols = (_I.id, _I.image_name, _I.host_cnt, *(_I[f] for f in _FACTS))
-    rows: dict[int, Any] = {}
-    held: dict[int, int] = {}
-    for part in _chunks(affected):
-        stmt = select(*cols).where(_I.id.in_(part)).order_by(_I.id)
-        for row in session.execute(stmt.with_for_update(key_share=True) if pg else stmt):
-            pk = int(row.id)
-            held[pk] = int(row.host_cnt)
-            if pk in existed:
-                rows[pk] = row
-    return rows, held
+    name_rows = [
+        (pk, n, account_id, repository_of(n)) for iid, pk in pks.items() for n in names[iid]
+    ]
+    return pks, name_rows
 
 
 def _update_facts(
-    session: Session,
-    reports: dict[str, ImageReport],
-    pks: dict[str, int],
-    existing: dict[int, Any],
+    db: _Db, reports: dict[str, ImageReport], pks: dict[str, int], rows: dict[int, _Img]
 ) -> set[int]:
-    """Write changed facts; returns the images whose CreateTime changed (IsLatestImage)."""
-    groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    """Write the facts that changed on images that existed (absent or empty reported values
+    leave the stored ones); returns the images whose CreateTime changed (IsLatestImage)."""
+    c = db.codecs
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     dated: set[int] = set()
     for iid, rep in reports.items():
-        pk = pks[iid]
-        values = _facts(rep)
-        row = existing.get(pk)
-        if row is not None:
-            values = {k: v for k, v in values.items() if getattr(row, k) != v}
-        elif values:
+        row = rows.get(pks[iid])
+        if row is None:
             continue  # inserted by this report with these facts
-        if values:
-            groups.setdefault(tuple(sorted(values)), []).append({"b_pk": pk, **values})
-            if "create_time" in values:
-                dated.add(pk)
+        changed: dict[str, Any] = {}
+        if rep.size and rep.size != row.size:
+            changed["size"] = rep.size
+        if rep.create_time is not None and rep.create_time != c.time_out(row.create_time):
+            changed["create_time"] = c.time_in(rep.create_time)
+            dated.add(row.id)
+        if rep.repo_digests:
+            digests = sorted(set(rep.repo_digests))
+            if digests != c.json_out(row.repo_digests):
+                changed["repo_digests"] = c.json_in(digests)
+        if rep.os_name and rep.os_name != row.os_name:
+            changed["os_name"] = rep.os_name
+        if rep.architecture and rep.architecture != row.architecture:
+            changed["architecture"] = rep.architecture
+        if changed:
+            groups.setdefault(tuple(changed), []).append((*changed.values(), row.id))
     for keys, params in groups.items():
-        stmt = (
-            update(_IMAGES)
-            .where(_I.id == bindparam("b_pk"))
-            .values({k: bindparam(k) for k in keys})
-        )
-        session.execute(stmt, params)
+        sets = ", ".join(f"{k} = ?" for k in keys)
+        db.many(f"UPDATE images SET {sets} WHERE id = ?", params)
     return dated
+
+
+def _write_links(
+    db: _Db, host_pk: int, old: dict[int, list[str]], new: dict[int, list[str]]
+) -> list[int]:
+    """Delete what the host no longer has, insert what is new, retag what changed; returns
+    the images removed."""
+    json_in = db.codecs.json_in
+    removed = [pk for pk in old if pk not in new]
+    for part in _chunks(removed):
+        db.run(
+            f"DELETE FROM host_images WHERE host_pk = ? AND image_pk IN ({_marks(len(part))})",
+            (host_pk, *part),
+        )
+    db.many(
+        "INSERT INTO host_images (host_pk, image_pk, repo_tags) VALUES (?, ?, ?)",
+        [(host_pk, pk, json_in(new[pk])) for pk in sorted(new) if pk not in old],
+    )
+    db.many(
+        "UPDATE host_images SET repo_tags = ? WHERE host_pk = ? AND image_pk = ?",
+        [(json_in(tags), host_pk, pk) for pk, tags in new.items() if pk in old and old[pk] != tags],
+    )
+    return removed
+
+
+def _write_containers(
+    db: _Db,
+    account_id: int,
+    host_pk: int,
+    old: dict[str, _OldContainer],
+    new: dict[str, tuple[int, str, str]],
+) -> None:
+    """Replace the host's containers by the reported ones (container ID → image pk, name,
+    state)."""
+    gone = [r.id for cid, r in old.items() if cid not in new]
+    for part in _chunks(gone):
+        db.run(f"DELETE FROM containers WHERE id IN ({_marks(len(part))})", part)
+    db.many(
+        "INSERT INTO containers (account_id, host_pk, image_pk, container_id, name, state) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (account_id, host_pk, image_pk, cid, name, state)
+            for cid, (image_pk, name, state) in new.items()
+            if cid not in old
+        ],
+    )
+    db.many(
+        "UPDATE containers SET image_pk = ?, name = ?, state = ? WHERE id = ?",
+        [
+            (*r, o.id)
+            for cid, r in new.items()
+            if (o := old.get(cid)) is not None and (o.image_pk, o.name, o.state) != r
+        ],
+    )
+
+
+def _names(db: _Db, image_pks: Sequence[int]) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for part in _chunks(sorted(image_pks)):
+        for pk, name in db.rows(
+            f"SELECT image_pk, name FROM image_names WHERE image_pk IN ({_marks(len(part))})",
+            part,
+        ):
+            out.setdefault(int(pk), set()).add(name)
+    return out
+
+
+_TAG_VOTES = {
+    # how many of an image's holders report each tag, counted in the database (the JSON
+    # lists of a popular image's thousands of links never reach Python)
+    "sqlite": "SELECT hi.image_pk, je.value, count(*) FROM host_images AS hi, "
+    "json_each(hi.repo_tags) AS je WHERE hi.image_pk IN ({pks}) GROUP BY hi.image_pk, je.value",
+    "postgresql": "SELECT hi.image_pk, t.value, count(*) FROM host_images AS hi "
+    "CROSS JOIN LATERAL json_array_elements_text(hi.repo_tags) AS t(value) "
+    "WHERE hi.image_pk IN ({pks}) GROUP BY hi.image_pk, t.value",
+}
+
+
+def _votes(
+    dialect: str, run: Callable[[str, Sequence[int]], Iterable[Any]], part: Sequence[int]
+) -> dict[int, Counter[str]]:
+    """Tag votes of the images of ``part`` (``run`` executes driver SQL with ``?`` marks)."""
+    votes: dict[int, Counter[str]] = {pk: Counter() for pk in part}
+    for image_pk, tag, n in run(_TAG_VOTES[dialect].format(pks=_marks(len(part))), part):
+        if tag and tag != NO_NAME:  # (a host's list holds each tag once)
+            votes[int(image_pk)][tag] += int(n)
+    return votes
+
+
+def _revote(
+    db: _Db,
+    account_id: int,
+    image_pks: Sequence[int],
+    rows: dict[int, _Img],
+    held: dict[int, int],
+    stored: dict[int, set[str]],
+    name_rows: list[tuple[Any, ...]],
+) -> dict[int, set[str]]:
+    """Re-vote the names of ``image_pks`` (rows read under the lock; ``held``: their
+    HostCnt after this report; ``stored``: their names before it).  Appends the new
+    ``image_names`` rows to ``name_rows`` and returns the renamed images → the
+    repositories of their previous names."""
+    renamed: dict[int, set[str]] = {}
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    dialect = db.conn.dialect.name
+    for part in _chunks(image_pks):
+        votes = _votes(dialect, db.rows, part)
+        for pk in part:
+            row = rows[pk]
+            changed: dict[str, str] = {}
+            if votes[pk] or held[pk]:
+                # names follow what hosts report now; an image no host holds keeps its last
+                names, primary, search = _elect(votes[pk])
+                if primary != row.image_name:
+                    changed["image_name"] = primary
+                if search != row.names_search:
+                    changed["names_search"] = search
+                before = stored.get(pk, set())
+                if set(names) != before:
+                    renamed[pk] = {repository_of(n) for n in before} - {""}
+                    name_rows.extend((pk, n, account_id, repository_of(n)) for n in names)
+            elif not row.image_name:
+                changed["image_name"] = NO_NAME
+            if changed:
+                groups.setdefault(tuple(changed), []).append((*changed.values(), pk))
+    for keys, params in groups.items():
+        sets = ", ".join(f"{k} = ?" for k in keys)
+        db.many(f"UPDATE images SET {sets} WHERE id = ?", params)
+    for part in _chunks(sorted(renamed)):
+        db.run(f"DELETE FROM image_names WHERE image_pk IN ({_marks(len(part))})", part)
+    return renamed
 
 
 def apply_snapshot(
     session: Session, account_id: int, snap: HostSnapshot, now: datetime
 ) -> ReportOutcome:
-    host_pk, was_super, created = _upsert_host(session, account_id, snap, now)
+    db = _Db(session)
+    host_pk, was_super, created = _upsert_host(db, account_id, snap, now)
     is_super = snap.host.is_super_node
 
     reports: dict[str, ImageReport] = {i.image_id: i for i in snap.images}
     for c in snap.containers:  # a running container implies its image is on the host
         reports.setdefault(c.image_id, ImageReport(image_id=c.image_id))
-    pks, existed = _ensure_images(session, account_id, reports, now)
-
-    # a host this report created has no links or containers yet: nothing to read
-    old_links: dict[int, list[str]] = (
-        {}
-        if created
-        else {
-            int(pk): list(tags or [])
-            for pk, tags in session.execute(
-                select(_HI.image_pk, _HI.repo_tags).where(_HI.host_pk == host_pk)
-            )
-        }
-    )
-    old_containers: dict[str, Any] = (
-        {}
-        if created
-        else {
-            row.container_id: row
-            for row in session.execute(
-                select(_C.id, _C.container_id, _C.image_pk, _C.name, _C.state).where(
-                    _C.host_pk == host_pk
-                )
-            )
-        }
-    )
-    new_links: dict[int, list[str]] = {
-        pks[iid]: sorted(set(rep.repo_tags)) for iid, rep in reports.items()
-    }
-    affected = sorted(
-        set(old_links) | {int(r.image_pk) for r in old_containers.values()} | set(new_links)
-    )
-
-    existing, held_by = _lock_and_read(session, affected, existed)
-    # IsLatestImage follows names, CreateTime and "held by a host" (store.latest)
-    latest_touched = _update_facts(session, reports, pks, existing)
-
-    # links: delete what the host no longer has, insert what is new, retag what changed
-    removed = [pk for pk in old_links if pk not in new_links]
-    for part in _chunks(removed):
-        session.execute(delete(_HOST_IMAGES).where(_HI.host_pk == host_pk, _HI.image_pk.in_(part)))
-    added = [
-        {"host_pk": host_pk, "image_pk": pk, "repo_tags": tags}
-        for pk, tags in new_links.items()
-        if pk not in old_links
-    ]
-    if added:
-        session.execute(insert(_HOST_IMAGES), added)
-    retagged = [
-        {"b_host": host_pk, "b_image": pk, "repo_tags": tags}
-        for pk, tags in new_links.items()
-        if pk in old_links and old_links[pk] != tags
-    ]
-    if retagged:
-        session.execute(
-            update(_HOST_IMAGES)
-            .where(_HI.host_pk == bindparam("b_host"), _HI.image_pk == bindparam("b_image"))
-            .values(repo_tags=bindparam("repo_tags")),
-            retagged,
-        )
-
     # containers: the first report of a container ID wins, as before
-    crow: dict[str, dict[str, object]] = {}
+    crow: dict[str, tuple[str, str, str]] = {}
     for c in snap.containers:
         if c.container_id not in crow:
-            crow[c.container_id] = {
-                "account_id": account_id,
-                "host_pk": host_pk,
-                "image_pk": pks[c.image_id],
-                "container_id": c.container_id,
-                "name": c.name,
-                "state": c.state.lower(),
-            }
-    gone = [r.id for cid, r in old_containers.items() if cid not in crow]
-    for part in _chunks(gone):
-        session.execute(delete(_CONTAINERS).where(_C.id.in_(part)))
-    fresh = [r for cid, r in crow.items() if cid not in old_containers]
-    if fresh:
-        session.execute(insert(_CONTAINERS), fresh)
-    changed = [
-        {"b_id": old.id, "image_pk": r["image_pk"], "name": r["name"], "state": r["state"]}
-        for cid, r in crow.items()
-        if (old := old_containers.get(cid)) is not None
-        and (old.image_pk, old.name, old.state) != (r["image_pk"], r["name"], r["state"])
-    ]
-    if changed:
-        session.execute(
-            update(_CONTAINERS)
-            .where(_C.id == bindparam("b_id"))
-            .values(
-                image_pk=bindparam("image_pk"), name=bindparam("name"), state=bindparam("state")
-            ),
-            changed,
-        )
+            crow[c.container_id] = (c.image_id, c.name, c.state.lower())
+    running_of = Counter(iid for iid, _, state in crow.values() if state == RUNNING)
 
-    # aggregates: this host's contribution moves; names are recomputed only when needed
-    old_running = Counter(int(r.image_pk) for r in old_containers.values() if r.state == RUNNING)
-    new_running = Counter(int(r["image_pk"]) for r in crow.values() if r["state"] == RUNNING)  # type: ignore[call-overload]
-    full: list[int] = []
-    deltas: list[dict[str, int]] = []
-    names = _names(session, [pk for pk in new_links if pk not in old_links and pk in existing])
+    # a host this report created has no links or containers yet: nothing to read
+    old_links: dict[int, list[str]] = {}
+    old_containers: dict[str, _OldContainer] = {}
+    if not created:
+        json_out = db.codecs.json_out
+        for pk, tags in db.rows(
+            "SELECT image_pk, repo_tags FROM host_images WHERE host_pk = ?", (host_pk,)
+        ):
+            old_links[int(pk)] = list(json_out(tags) or [])
+        for cid, *rest in db.rows(
+            "SELECT container_id, id, image_pk, name, state FROM containers WHERE host_pk = ?",
+            (host_pk,),
+        ):
+            old_containers[cid] = _OldContainer._make(rest)
+
+    ids = sorted(reports)
+    pks: dict[str, int] = {}
+    rows: dict[int, _Img] = {}  # every affected image that existed, read under the lock
+    _find_images(db, account_id, ids, pks, None if db.pg else rows)
+    missing = [iid for iid in ids if iid not in pks]
+    name_rows: list[tuple[Any, ...]] = []
+    inserted: dict[str, int] = {}
+    if missing:
+        counts = {iid: (1, int(is_super), running_of[iid]) for iid in missing}
+        inserted, name_rows = _insert_images(db, account_id, missing, reports, counts, now)
+        pks.update(inserted)
+        raced = [iid for iid in missing if iid not in inserted]  # inserted concurrently
+        _find_images(db, account_id, raced, pks, None if db.pg else rows)
+    new_pks = set(inserted.values())
+
+    new_links = {pks[iid]: sorted(set(rep.repo_tags)) for iid, rep in reports.items()}
+    affected = sorted(
+        set(old_links) | {r.image_pk for r in old_containers.values()} | set(new_links)
+    )
+    _read_rows(db, [pk for pk in affected if pk not in rows and pk not in new_pks], rows)
+    # IsLatestImage follows names, CreateTime and "held by a host" (store.latest)
+    latest_touched = _update_facts(db, reports, pks, rows) | new_pks
+
+    removed = _write_links(db, host_pk, old_links, new_links)
+    _write_containers(
+        db,
+        account_id,
+        host_pk,
+        old_containers,
+        {cid: (pks[iid], name, state) for cid, (iid, name, state) in crow.items()},
+    )
+
+    # aggregates: this host's contribution moves; names are re-voted only when needed
+    old_running = Counter(r.image_pk for r in old_containers.values() if r.state == RUNNING)
+    new_running = Counter({pks[iid]: n for iid, n in running_of.items()})
+    moves: dict[tuple[int, int, int], list[int]] = {}
+    held: dict[int, int] = {}
+    unsure: list[int] = []  # names may move
     for pk in affected:
-        held_before = pk in old_links or old_running[pk] > 0
-        held_now = pk in new_links or new_running[pk] > 0
-        if held_before != held_now:
-            # IsLatestImage ranks on "held by some host" (HostCnt > 0), not on how many:
-            # only a HostCnt that leaves or reaches 0 can move it (exact under the lock)
-            stored = held_by.get(pk, 0)
-            if (stored > 0) != (stored + int(held_now) - int(held_before) > 0):
-                latest_touched.add(pk)
+        row = rows.get(pk)
+        if row is None:
+            continue  # written whole by this report
         before, now_tags = old_links.get(pk), new_links.get(pk)
-        same_names = (before is None) == (now_tags is None) and _counted(before) == _counted(
-            now_tags
+        held_before = before is not None or old_running[pk] > 0
+        held_now = now_tags is not None or new_running[pk] > 0
+        held[pk] = row.host_cnt + held_now - held_before
+        # IsLatestImage ranks on "held by some host" (HostCnt > 0), not on how many: only a
+        # HostCnt that leaves or reaches 0 can move it (exact under the lock)
+        if (row.host_cnt > 0) != (held[pk] > 0):
+            latest_touched.add(pk)
+        move = (
+            int(held_now) - int(held_before),
+            int(held_now and is_super) - int(held_before and was_super),
+            new_running[pk] - old_running[pk],
         )
-        if not same_names and before is None and now_tags is not None and pk in existing:
-            row = existing[pk]
-            counted = _counted(now_tags)
-            same_names = (
-                row.host_cnt > 0 and row.image_name in counted and counted <= names.get(pk, set())
-            )
-        if not same_names:
-            full.append(pk)
-            continue
-        d = {
-            "b_pk": pk,
-            "dh": int(held_now) - int(held_before),
-            "ds": int(held_now and is_super) - int(held_before and bool(was_super)),
-            "dc": new_running[pk] - old_running[pk],
-        }
-        if d["dh"] or d["ds"] or d["dc"]:
-            deltas.append(d)
-    if deltas and session.get_bind().dialect.name == "postgresql":
-        # one UPDATE ... FROM (VALUES ...) instead of a statement per image
-        moves = values(
-            column("b_pk", BigInteger),
-            column("dh", Integer),
-            column("ds", Integer),
-            column("dc", Integer),
-            name="d",
-        ).data([(x["b_pk"], x["dh"], x["ds"], x["dc"]) for x in deltas])
-        session.execute(
-            update(_IMAGES)
-            .where(_I.id == moves.c.b_pk)
-            .values(
-                host_cnt=_I.host_cnt + moves.c.dh,
-                super_node_cnt=_I.super_node_cnt + moves.c.ds,
-                container_cnt=_I.container_cnt + moves.c.dc,
-            )
-        )
-    elif deltas:
-        session.execute(
-            update(_IMAGES)
-            .where(_I.id == bindparam("b_pk"))
-            .values(
-                host_cnt=_I.host_cnt + bindparam("dh"),
-                super_node_cnt=_I.super_node_cnt + bindparam("ds"),
-                container_cnt=_I.container_cnt + bindparam("dc"),
-            ),
-            deltas,
-        )
-    renamed = _recompute(session, full)
+        if move != (0, 0, 0):
+            moves.setdefault(move, []).append(pk)
+        if before != now_tags and (
+            (before is None) != (now_tags is None) or _counted(before) != _counted(now_tags)
+        ):
+            unsure.append(pk)
+    _move_counts(db, moves)
+
+    full, check = _unsure_names(unsure, old_links, new_links, rows)
+    stored = _names(db, full + [pk for pk, _ in check])
+    full += [pk for pk, counted in check if not counted <= stored.get(pk, set())]
+    renamed = _revote(db, account_id, sorted(full), rows, held, stored, name_rows)
+    db.many(
+        "INSERT INTO image_names (image_pk, name, account_id, repository) VALUES (?, ?, ?, ?)",
+        name_rows,
+    )
     old_repos: set[str] = set()
-    for _acct, repos in renamed.values():
+    for repos in renamed.values():
         old_repos |= repos
     latest.refresh(session, account_id, latest_touched | set(renamed), old_repos)
     return ReportOutcome(
@@ -415,34 +626,45 @@ def apply_snapshot(
     )
 
 
-def _names(session: Session, image_pks: Sequence[int]) -> dict[int, set[str]]:
-    out: dict[int, set[str]] = {}
-    for part in _chunks(list(image_pks)):
-        for pk, name in session.execute(select(_N.image_pk, _N.name).where(_N.image_pk.in_(part))):
-            out.setdefault(int(pk), set()).add(name)
-    return out
+_COUNTS = ("host_cnt", "super_node_cnt", "container_cnt")
 
 
-_TAG_VOTES = {
-    # how many of an image's holders report each tag, counted in the database (the JSON
-    # lists of a popular image's thousands of links never reach Python)
-    "sqlite": "SELECT hi.image_pk, je.value, count(*) FROM host_images AS hi, "
-    "json_each(hi.repo_tags) AS je WHERE hi.image_pk IN :pks GROUP BY hi.image_pk, je.value",
-    "postgresql": "SELECT hi.image_pk, t.value, count(*) FROM host_images AS hi "
-    "CROSS JOIN LATERAL json_array_elements_text(hi.repo_tags) AS t(value) "
-    "WHERE hi.image_pk IN :pks GROUP BY hi.image_pk, t.value",
-}
+def _move_counts(db: _Db, moves: dict[tuple[int, int, int], list[int]]) -> None:
+    """Add (HostCnt, SuperNodeCnt, ContainerCnt) deltas to images: one statement per set of
+    columns that move, naming only those (an index over a column the UPDATE names is
+    rewritten even when its value stays)."""
+    shapes: dict[tuple[str, ...], list[tuple[int, ...]]] = {}
+    for move, group in moves.items():
+        cols = tuple(c for c, d in zip(_COUNTS, move, strict=True) if d)
+        deltas = tuple(d for d in move if d)
+        shapes.setdefault(cols, []).extend((*deltas, pk) for pk in group)
+    for cols, params in shapes.items():
+        sets = ", ".join(f"{c} = {c} + ?" for c in cols)
+        db.many(f"UPDATE images SET {sets} WHERE id = ?", params)
 
 
-def _tag_votes(session: Session, part: Sequence[int]) -> dict[int, Counter[str]]:
-    votes: dict[int, Counter[str]] = {pk: Counter() for pk in part}
-    stmt = text(_TAG_VOTES[session.get_bind().dialect.name]).bindparams(
-        bindparam("pks", expanding=True)
-    )
-    for image_pk, tag, n in session.execute(stmt, {"pks": list(part)}):
-        if tag and tag != NO_NAME:  # (a host's list holds each tag once)
-            votes[int(image_pk)][tag] += int(n)
-    return votes
+def _unsure_names(
+    unsure: Sequence[int],
+    old_links: dict[int, list[str]],
+    new_links: dict[int, list[str]],
+    rows: dict[int, _Img],
+) -> tuple[list[int], list[tuple[int, frozenset[str]]]]:
+    """Of the images whose tags from this host changed: those whose names must be re-voted,
+    and those that keep them if their stored names include the host's counted tags (a new
+    link to an image other hosts hold, whose primary name is among the tags).  Tags that
+    are only the primary name need no read: the primary is always one of the names."""
+    full: list[int] = []
+    check: list[tuple[int, frozenset[str]]] = []
+    for pk in unsure:
+        row = rows[pk]
+        if pk not in old_links and pk in new_links and row.host_cnt > 0:
+            counted = _counted(new_links[pk])
+            if row.image_name in counted:
+                if len(counted) > 1:
+                    check.append((pk, counted))
+                continue
+        full.append(pk)
+    return full, check
 
 
 def recompute_images(session: Session, image_pks: Sequence[int]) -> None:
@@ -463,6 +685,7 @@ def _recompute(session: Session, image_pks: Sequence[int]) -> dict[int, tuple[in
     """``recompute_images`` without IsLatestImage; returns the images whose names changed:
     pk → (account, the repositories of their previous names)."""
     out: dict[int, tuple[int, set[str]]] = {}
+    db = _Db(session)
     for part in _chunks(sorted(set(image_pks))):
         holders = union(
             select(_HI.image_pk.label("image_pk"), _HI.host_pk.label("host_pk")).where(
@@ -491,7 +714,7 @@ def _recompute(session: Session, image_pks: Sequence[int]) -> dict[int, tuple[in
                 .group_by(_C.image_pk)
             )
         }
-        tags = _tag_votes(session, part)
+        tags = _votes(db.conn.dialect.name, db.rows, part)
         current = {
             int(r.id): r
             for r in session.execute(
@@ -506,7 +729,7 @@ def _recompute(session: Session, image_pks: Sequence[int]) -> dict[int, tuple[in
                 ).where(_I.id.in_(part))
             )
         }
-        stored_names = _names(session, part)
+        stored_names = _names(db, part)
         groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
         renamed: list[int] = []
         new_names: list[dict[str, object]] = []
@@ -523,10 +746,7 @@ def _recompute(session: Session, image_pks: Sequence[int]) -> dict[int, tuple[in
             counter = tags[pk]
             if counter or hosts:
                 # names follow what hosts report now; an image no host holds keeps its last names
-                names = sorted(counter)
-                primary = min(counter, key=lambda t: (-counter[t], t)) if counter else NO_NAME
-                values["image_name"] = primary
-                values["names_search"] = "\n".join(n.lower() for n in names)
+                names, values["image_name"], values["names_search"] = _elect(counter)
                 if set(names) != stored_names.get(pk, set()):
                     renamed.append(pk)
                     out[pk] = (
