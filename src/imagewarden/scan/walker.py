@@ -697,9 +697,9 @@ _BATCH_BYTES = 1 * MiB
 class _ScanWorker:
     """Runs the content scanners of one layer walk on a thread of its own, overlapped with
     the walk's reading.  What of the scanners' work can overlap is what releases the GIL:
-    YARA's match, hashlib over more than 2 KiB (the blocklist's md5/sha256), ahocorasick-rs'
-    keyword and literal searches over bytes, ISA-L inflating gzip members; ``bytes.lower``,
-    ``re``, sniffing and rule selection hold it, as does most of the walk (each of its
+    YARA's match, hashlib over more than 2 KiB (the blocklist's md5/sha256), Hyperscan's
+    keyword search and ahocorasick-rs' literal search over bytes, ISA-L inflating gzip
+    members; ``re``, sniffing and rule selection hold it, as does most of the walk (each of its
     ctypes calls into libarchive releases and takes it back).  Each of those releases
     is a chance for the GIL to change threads, and on the files of a root filesystem (23 KB
     on average) the hand-offs cost about what the overlap saves: files below

@@ -81,13 +81,12 @@ class PathGlobs:
     """
 
     def __init__(self, globs: Iterable[str]) -> None:
-        self.globs: tuple[str, ...] = tuple(globs)
         exact: set[str] = set()
         names: set[str] = set()
         suffixes: set[str] = set()
         prefixes: set[str] = set()
         rest: list[str] = []
-        for glob in self.globs:
+        for glob in globs:
             g = glob.lstrip("/")
             if not _WILD.search(g):
                 exact.add(g)
@@ -110,9 +109,6 @@ class PathGlobs:
         if rest:
             self._gate = re.compile("|".join(re.escape(lit) for lit in sorted(literals)))
             self._rest = re.compile("^(?:" + "|".join(glob_regex(g) for g in rest) + ")$")
-
-    def __bool__(self) -> bool:
-        return bool(self.globs)
 
     def match(self, path: str) -> bool:
         """Whether the root-relative ``path`` matches one of the globs."""
